@@ -1,0 +1,146 @@
+// The device-type registry and the kernel's own "cpu" device (host memory and copies).
+#include "hearth/device.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "hearth/error.h"
+#include "hearth/plugin.h"
+
+namespace hearth {
+namespace {
+
+/// Host memory: 64-byte aligned (AVX-512 loads), with allocated / peak statistics (SEED F3).
+class CpuDevice final : public DeviceInterface {
+ public:
+  int device_count() const override { return 1; }
+  void* allocate(size_t nbytes, int) override {
+    size_t n = (nbytes + 63) & ~size_t{63};
+    if (n == 0) n = 64;
+    void* p = std::aligned_alloc(64, n);
+    HEARTH_CHECK(p != nullptr, ValueError, "cpu: out of memory allocating ", nbytes, " bytes");
+    size_t now = allocated_.fetch_add(n, std::memory_order_relaxed) + n;
+    size_t peak = peak_.load(std::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {}
+    return p;
+  }
+  void deallocate(void* p, size_t nbytes, int) noexcept override {
+    size_t n = (nbytes + 63) & ~size_t{63};
+    if (n == 0) n = 64;
+    allocated_.fetch_sub(n, std::memory_order_relaxed);
+    std::free(p);
+  }
+  void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_within(void* dst, int, const void* src, int, size_t n) override { std::memmove(dst, src, n); }
+  void synchronize(int) override {}
+  MemoryStats memory_stats(int) const override {
+    MemoryStats s;
+    s.allocated = allocated_.load(std::memory_order_relaxed);
+    s.reserved = s.allocated;
+    s.peak = peak_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  std::atomic<size_t> allocated_{0}, peak_{0};
+};
+
+struct Registry {
+  std::mutex mu;
+  std::string names[kMaxDeviceTypes];
+  DeviceInterface* ifaces[kMaxDeviceTypes] = {};
+  std::atomic<int> count{0};
+  Registry() {
+    static CpuDevice cpu;
+    names[0] = "cpu";
+    ifaces[0] = &cpu;
+    count.store(1);
+  }
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+DeviceTypeId register_device_type(const std::string& name, DeviceInterface* iface) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> g(r.mu);
+  const int n = r.count.load();
+  for (int i = 0; i < n; ++i)
+    HEARTH_CHECK(r.names[i] != name, PluginError, "device type '", name, "' is already registered");
+  HEARTH_CHECK(n < kMaxDeviceTypes, PluginError, "too many device types (max ", kMaxDeviceTypes, ")");
+  HEARTH_CHECK(iface != nullptr, PluginError, "device type '", name, "' registered without an interface");
+  r.names[n] = name;
+  r.ifaces[n] = iface;
+  r.count.store(n + 1, std::memory_order_release);
+  return static_cast<DeviceTypeId>(n);
+}
+
+DeviceInterface& device_interface(DeviceTypeId type) {
+  Registry& r = registry();
+  HEARTH_CHECK(type >= 0 && type < r.count.load(std::memory_order_acquire), DeviceError,
+               "unknown device type id ", static_cast<int>(type));
+  return *r.ifaces[type];
+}
+
+DeviceTypeId find_device_type(std::string_view name) {
+  Registry& r = registry();
+  const int n = r.count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (r.names[i] == name) return static_cast<DeviceTypeId>(i);
+  return -1;
+}
+
+std::vector<std::string> device_type_names() {
+  Registry& r = registry();
+  const int n = r.count.load(std::memory_order_acquire);
+  return {r.names, r.names + n};
+}
+
+const char* Device::type_name() const {
+  Registry& r = registry();
+  if (type_ < 0 || type_ >= r.count.load(std::memory_order_acquire)) return "?";
+  return r.names[type_].c_str();
+}
+
+std::string Device::str() const {
+  std::string s = type_name();
+  if (type_ != kCPUType || index_ != 0) s += ":" + std::to_string(index_);
+  return s;
+}
+
+Device::Device(std::string_view spec) {
+  std::string_view type = spec;
+  int index = 0;
+  if (auto colon = spec.find(':'); colon != std::string_view::npos) {
+    type = spec.substr(0, colon);
+    std::string idx(spec.substr(colon + 1));
+    char* end = nullptr;
+    long v = std::strtol(idx.c_str(), &end, 10);
+    HEARTH_CHECK(!idx.empty() && end && *end == '\0' && v >= 0 && v < 32768, DeviceError,
+                 "bad device string '", spec, "': the index must be a non-negative integer");
+    index = static_cast<int>(v);
+  }
+  DeviceTypeId id = find_device_type(type);
+  if (id < 0) {
+    load_plugins();  // the type may come from a plugin not loaded yet
+    id = find_device_type(type);
+  }
+  if (id < 0) {
+    std::string known;
+    for (const auto& n : device_type_names()) known += (known.empty() ? "" : ", ") + n;
+    HEARTH_CHECK(false, DeviceError, "unknown device type '", type, "' (known device types: ", known, ")");
+  }
+  type_ = id;
+  index_ = static_cast<int16_t>(index);
+}
+
+void synchronize(Device d) { device_interface(d.type()).synchronize(d.index()); }
+
+}  // namespace hearth

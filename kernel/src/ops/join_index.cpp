@@ -1,0 +1,173 @@
+// Joining (cat, stack) and indexing ops (index_select, gather, scatter, masked_select,
+// nonzero). cat is composite: each input is copied into a narrow() view of the output.
+#include "hearth/op_attrs.h"
+#include "op_utils.h"
+
+namespace hearth {
+namespace {
+
+void check_index_dtype(const char* op, const Tensor& index) {
+  HEARTH_CHECK(index.dtype() == kInt64 || index.dtype() == kInt32, DTypeError, op,
+               "(): Expected dtype int32/int64 for index, got ", index.dtype());
+}
+
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  HEARTH_CHECK(!tensors.empty(), ValueError, "torch.cat(): expected a non-empty list of Tensors");
+  // PyTorch skips legacy 1-D empty tensors of shape [0].
+  std::vector<const Tensor*> parts;
+  for (const auto& t : tensors) {
+    HEARTH_CHECK(t.defined(), ValueError, "cat(): an input tensor is undefined");
+    if (!(t.dim() == 1 && t.size(0) == 0)) parts.push_back(&t);
+  }
+  if (parts.empty()) return tensors[0].clone();
+  const Tensor& ref = *parts[0];
+  HEARTH_CHECK(ref.dim() > 0, ShapeError, "cat(): zero-dimensional tensor (at position 0) cannot be concatenated");
+  const int64_t d = ops::wrap_dim(dim, ref.dim());
+  ScalarType dt = result_type(tensors);
+  DimVector shape(ref.sizes().begin(), ref.sizes().end());
+  int64_t total = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& t = *parts[i];
+    HEARTH_CHECK(t.device() == ref.device(), DeviceError, "cat(): expected all tensors on the same device, got ",
+                 ops::describe(ref), " and ", ops::describe(t));
+    HEARTH_CHECK(t.dim() == ref.dim(), ShapeError, "cat(): tensors must have same number of dimensions: got ",
+                 ref.dim(), " and ", t.dim());
+    for (int64_t k = 0; k < ref.dim(); ++k)
+      HEARTH_CHECK(k == d || t.size(k) == ref.size(k), ShapeError, "cat(): sizes of tensors must match except in "
+                   "dimension ", d, ". Expected size ", ref.size(k), " but got size ", t.size(k),
+                   " for tensor number ", i, " in the list (shapes ", ref.sizes(), " and ", t.sizes(), ")");
+    total += t.size(d);
+  }
+  shape[d] = total;
+  Tensor out = ops::new_tensor(shape, dt, ref.device());
+  int64_t off = 0;
+  for (const Tensor* t : parts) {
+    out.narrow(d, off, t->size(d)).copy_(*t);
+    off += t->size(d);
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  HEARTH_CHECK(!tensors.empty(), ValueError, "stack expects a non-empty TensorList");
+  const int64_t d = ops::wrap_dim(dim, tensors[0].dim() + 1);
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    HEARTH_CHECK(tensors[i].sizes() == tensors[0].sizes(), ShapeError,
+                 "stack expects each tensor to be equal size, but got ", tensors[0].sizes(), " at entry 0 and ",
+                 tensors[i].sizes(), " at entry ", i);
+    parts.push_back(tensors[i].unsqueeze(d));
+  }
+  return cat(parts, d);
+}
+
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
+  static const OpHandle op = find_op("index_select");
+  check_index_dtype("index_select", index);
+  HEARTH_CHECK(index.dim() <= 1, ShapeError, "index_select(): Index is supposed to be a vector, got shape ",
+               index.sizes());
+  Device dev = ops::common_device("index_select", {&a, &index});
+  Tensor in = a.dim() == 0 ? a.reshape({1}) : a;
+  const int64_t d = ops::wrap_dim(dim, in.dim());
+  DimVector shape(in.sizes().begin(), in.sizes().end());
+  shape[d] = index.numel();
+  Tensor out = ops::new_tensor(shape, a.dtype(), dev);
+  attrs::DimIndex at{d, 0};
+  ops::call(op, dev, {in, index.reshape({-1})}, {out}, &at);
+  return a.dim() == 0 ? out.reshape({}) : out;
+}
+
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
+  static const OpHandle op = find_op("gather");
+  check_index_dtype("gather", index);
+  Device dev = ops::common_device("gather", {&a, &index});
+  const int64_t d = ops::wrap_dim(dim, a.dim());
+  HEARTH_CHECK(index.dim() == a.dim() || (a.dim() == 0 && index.dim() <= 1), ShapeError,
+               "gather(): Index tensor must have the same number of dimensions as input tensor (", a.sizes(), " vs ",
+               index.sizes(), ")");
+  for (int64_t k = 0; k < a.dim(); ++k)
+    HEARTH_CHECK(k == d || index.size(k) <= a.size(k), ShapeError, "gather(): Size does not match at dimension ", k,
+                 " expected index ", index.sizes(), " to be smaller than self ", a.sizes(),
+                 " apart from dimension ", d);
+  Tensor out = ops::new_tensor(index.sizes(), a.dtype(), dev);
+  attrs::DimIndex at{d, 0};
+  ops::call(op, dev, {a, index}, {out}, &at);
+  return out;
+}
+
+namespace {
+Tensor& scatter_impl(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, int reduce, const char* name) {
+  static const OpHandle op = find_op("scatter_");
+  check_index_dtype(name, index);
+  Device dev = ops::common_device(name, {&self, &index, &src});
+  ops::check_no_internal_overlap(self, name);
+  const int64_t d = ops::wrap_dim(dim, self.dim());
+  HEARTH_CHECK(index.dim() == self.dim() && src.dim() == self.dim(), ShapeError, name,
+               "(): Index tensor must have the same number of dimensions as self and src (self ", self.sizes(),
+               ", index ", index.sizes(), ", src ", src.sizes(), ")");
+  for (int64_t k = 0; k < self.dim(); ++k) {
+    HEARTH_CHECK(index.size(k) <= src.size(k), ShapeError, name, "(): Expected index ", index.sizes(),
+                 " to be smaller than src ", src.sizes(), " at dimension ", k);
+    HEARTH_CHECK(k == d || index.size(k) <= self.size(k), ShapeError, name, "(): Expected index ", index.sizes(),
+                 " to be smaller than self ", self.sizes(), " apart from dimension ", d);
+  }
+  Tensor s = src.dtype() == self.dtype() ? src : src.to(self.dtype());
+  attrs::DimIndex at{d, reduce};
+  ops::call(op, dev, {index, s}, {self}, &at);
+  self.impl()->bump_version();
+  return self;
+}
+}  // namespace
+
+Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, const Tensor& src) {
+  return scatter_impl(*this, dim, index, src, 0, "scatter_");
+}
+Tensor& Tensor::scatter_add_(int64_t dim, const Tensor& index, const Tensor& src) {
+  return scatter_impl(*this, dim, index, src, 1, "scatter_add_");
+}
+Tensor scatter(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = a.clone();
+  return out.scatter_(dim, index, src);
+}
+Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = a.clone();
+  return out.scatter_add_(dim, index, src);
+}
+
+Tensor nonzero(const Tensor& a) {
+  static const OpHandle op = find_op("nonzero");
+  Tensor out;
+  Tensor in = a;
+  KernelArgs args;
+  args.inputs = &in;
+  args.num_inputs = 1;
+  args.outputs = &out;
+  args.num_outputs = 1;
+  args.device = a.device();
+  op.call(args);
+  HEARTH_INTERNAL_ASSERT(out.defined() && out.dtype() == kInt64 && out.dim() == 2, "nonzero kernel output");
+  return out;
+}
+
+Tensor masked_select(const Tensor& a, const Tensor& mask) {
+  HEARTH_CHECK(mask.dtype() == kBool, DTypeError, "masked_select: expected BoolTensor for mask, got ", mask.dtype());
+  ops::common_device("masked_select", {&a, &mask});
+  DimVector shape = broadcast_shapes(a.sizes(), mask.sizes());
+  Tensor flat = a.expand(shape).reshape({-1});
+  Tensor idx = nonzero(mask.expand(shape).reshape({-1})).view({-1});
+  return index_select(flat, 0, idx);
+}
+
+Tensor Tensor::index_select(int64_t dim, const Tensor& index) const { return hearth::index_select(*this, dim, index); }
+Tensor Tensor::masked_select(const Tensor& mask) const { return hearth::masked_select(*this, mask); }
+Tensor Tensor::gather(int64_t dim, const Tensor& index) const { return hearth::gather(*this, dim, index); }
+Tensor Tensor::scatter(int64_t dim, const Tensor& index, const Tensor& src) const {
+  return hearth::scatter(*this, dim, index, src);
+}
+Tensor Tensor::scatter_add(int64_t dim, const Tensor& index, const Tensor& src) const {
+  return hearth::scatter_add(*this, dim, index, src);
+}
+
+}  // namespace hearth

@@ -1,0 +1,96 @@
+// matmul / mm / bmm / addmm over one batched "gemm" primitive; broadcast batch dims become
+// stride-0 batch strides, so nothing is copied for them.
+#include "hearth/op_attrs.h"
+#include "op_utils.h"
+
+namespace hearth {
+namespace {
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  HEARTH_CHECK(a.dtype() == b.dtype(), DTypeError, op, ": expected m1 and m2 to have the same dtype, but got: ",
+               a.dtype(), " != ", b.dtype());
+  HEARTH_CHECK(a.dtype() != kBool, DTypeError, op, ": not implemented for 'bool'");
+}
+
+/// out (B,M,N) = beta*c + alpha * a (B,M,K) @ b (B,K,N)
+Tensor gemm3(const Tensor& a, const Tensor& b, const Tensor* c, double alpha, double beta, const char* name) {
+  static const OpHandle op = find_op("gemm");
+  Device dev = ops::common_device(name, {&a, &b, c ? c : &a});
+  Tensor out = ops::new_tensor({a.size(0), a.size(1), b.size(2)}, a.dtype(), dev);
+  attrs::Gemm at{alpha, beta};
+  if (c && beta != 0.0) {
+    Tensor cc = c->dtype() == a.dtype() ? *c : c->to(a.dtype());
+    ops::call(op, dev, {a, b, cc}, {out}, &at);
+  } else {
+    at.beta = 0.0;
+    ops::call(op, dev, {a, b}, {out}, &at);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  HEARTH_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-D tensors, got shapes ", a.sizes(), " and ",
+               b.sizes());
+  HEARTH_CHECK(a.size(1) == b.size(0), ShapeError, "mm: mat1 and mat2 shapes cannot be multiplied (", a.size(0), "x",
+               a.size(1), " and ", b.size(0), "x", b.size(1), ")");
+  check_same_dtype("mm", a, b);
+  return gemm3(a.unsqueeze(0), b.unsqueeze(0), nullptr, 1.0, 0.0, "mm").squeeze(0);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  HEARTH_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-D tensors, got shapes ", a.sizes(), " and ",
+               b.sizes());
+  HEARTH_CHECK(a.size(0) == b.size(0) && a.size(2) == b.size(1), ShapeError, "bmm: shapes ", a.sizes(), " and ",
+               b.sizes(), " cannot be multiplied (batch sizes must match and a.size(2) == b.size(1))");
+  check_same_dtype("bmm", a, b);
+  return gemm3(a, b, nullptr, 1.0, 0.0, "bmm");
+}
+
+Tensor addmm(const Tensor& self, const Tensor& m1, const Tensor& m2, const Scalar& beta, const Scalar& alpha) {
+  HEARTH_CHECK(m1.dim() == 2 && m2.dim() == 2, ShapeError, "addmm: expected 2-D matrices, got shapes ", m1.sizes(),
+               " and ", m2.sizes());
+  HEARTH_CHECK(m1.size(1) == m2.size(0), ShapeError, "addmm: mat1 and mat2 shapes cannot be multiplied (", m1.size(0),
+               "x", m1.size(1), " and ", m2.size(0), "x", m2.size(1), ")");
+  check_same_dtype("addmm", m1, m2);
+  DimVector want{m1.size(0), m2.size(1)};
+  DimVector b = broadcast_shapes(self.sizes(), want);
+  HEARTH_CHECK(IntArrayRef(b) == IntArrayRef(want), ShapeError, "addmm: self of shape ", self.sizes(),
+               " cannot be broadcast to the result shape ", IntArrayRef(want));
+  Tensor c = self.expand(want).unsqueeze(0);
+  return gemm3(m1.unsqueeze(0), m2.unsqueeze(0), &c, alpha.to_double(), beta.to_double(), "addmm").squeeze(0);
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  HEARTH_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError, "matmul: both arguments need at least 1 dimension, got ",
+               a.dim(), "D and ", b.dim(), "D");
+  check_same_dtype("matmul", a, b);
+  if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
+  // Promote vectors to matrices, remember which dims to drop at the end.
+  Tensor x = a.dim() == 1 ? a.unsqueeze(0) : a;
+  Tensor y = b.dim() == 1 ? b.unsqueeze(1) : b;
+  const int64_t m = x.size(-2), k = x.size(-1), k2 = y.size(-2), n = y.size(-1);
+  HEARTH_CHECK(k == k2, ShapeError, "matmul: shapes ", a.sizes(), " and ", b.sizes(), " cannot be multiplied (", k,
+               " != ", k2, ")");
+  IntArrayRef xb = x.sizes().slice(0, x.dim() - 2), yb = y.sizes().slice(0, y.dim() - 2);
+  DimVector batch = broadcast_shapes(xb, yb);
+  DimVector xs(batch.begin(), batch.end()), ys(batch.begin(), batch.end());
+  xs.push_back(m); xs.push_back(k);
+  ys.push_back(k); ys.push_back(n);
+  int64_t bn = 1;
+  for (auto v : batch) bn *= v;
+  Tensor x3 = x.expand(xs).reshape({bn, m, k});
+  Tensor y3 = y.expand(ys).reshape({bn, k, n});
+  Tensor out = gemm3(x3, y3, nullptr, 1.0, 0.0, "matmul");
+  DimVector os(batch.begin(), batch.end());
+  if (a.dim() > 1) os.push_back(m);
+  if (b.dim() > 1) os.push_back(n);
+  return out.view(os);
+}
+
+Tensor Tensor::matmul(const Tensor& o) const { return hearth::matmul(*this, o); }
+Tensor Tensor::mm(const Tensor& o) const { return hearth::mm(*this, o); }
+Tensor Tensor::bmm(const Tensor& o) const { return hearth::bmm(*this, o); }
+
+}  // namespace hearth

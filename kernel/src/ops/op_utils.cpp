@@ -1,0 +1,78 @@
+// Op-layer helpers: allocation, device agreement, dim wrapping and the overlap check (SEED G1).
+#include "op_utils.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace hearth::ops {
+
+Tensor new_tensor(IntArrayRef sizes, ScalarType dtype, Device device) {
+  const int64_t n = checked_numel(sizes);
+  size_t bytes = 0;
+  HEARTH_CHECK(!__builtin_mul_overflow(static_cast<size_t>(n), element_size(dtype), &bytes), ShapeError,
+               "tensor of shape ", sizes, " and dtype ", dtype, " is too large");
+  auto storage = detail::make_intrusive<StorageImpl>(bytes, device);
+  return Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), dtype, sizes, contiguous_strides(sizes), 0));
+}
+
+Device common_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) { first = t; continue; }
+    if (t->device() != first->device()) [[unlikely]] {
+      std::string all;
+      for (const Tensor* u : tensors)
+        if (u->defined()) all += (all.empty() ? "" : ", ") + describe(*u);
+      HEARTH_CHECK(false, DeviceError, op, ": expected all tensors on the same device, got ", all,
+                   ". If a tensor was created outside a module (a plain member, not registered with "
+                   "register_parameter / register_buffer), module.to(device) did not move it");
+    }
+  }
+  return first ? first->device() : Device(kCPUType);
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim) {
+  const int64_t n = std::max<int64_t>(ndim, 1);  // 0-dim tensors accept dim 0 and -1
+  HEARTH_CHECK(dim >= -n && dim < n, IndexError, "dimension out of range (expected to be in range of [", -n,
+               ", ", n - 1, "], but got ", dim, ")");
+  return dim < 0 ? dim + n : dim;
+}
+
+void check_no_internal_overlap(const Tensor& t, const char* op) {
+  // Sorted by stride, each dim must step over everything the smaller dims span; that proves
+  // no two elements share memory. A stride-0 dim of size > 1 always fails it.
+  struct D { int64_t size, stride; };
+  std::vector<D> dims;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) > 1) dims.push_back({t.size(d), t.stride(d)});
+  std::sort(dims.begin(), dims.end(), [](const D& a, const D& b) { return a.stride < b.stride; });
+  int64_t span = 0;  // max offset reachable by the dims so far
+  for (const D& d : dims) {
+    HEARTH_CHECK(d.stride > span, ValueError, op,
+                 ": unsupported operation: more than one element of the written-to tensor refers to a single "
+                 "memory location (shape ", t.sizes(), ", strides ", t.strides(),
+                 "). This happens after expand() and similar views. Please clone() the tensor before "
+                 "performing the operation.");
+    span += (d.size - 1) * d.stride;
+  }
+}
+
+void call(const OpHandle& op, Device device, std::initializer_list<Tensor> inputs,
+          std::initializer_list<Tensor> outputs, const void* attrs) {
+  KernelArgs a;
+  a.inputs = inputs.begin();
+  a.num_inputs = inputs.size();
+  a.outputs = const_cast<Tensor*>(outputs.begin());
+  a.num_outputs = outputs.size();
+  a.attrs = attrs;
+  a.device = device;
+  op.call(a);
+}
+
+std::string describe(const Tensor& t) {
+  if (!t.defined()) return "undefined";
+  return detail::str(t.sizes(), " ", t.dtype(), " on ", t.device().str());
+}
+
+}  // namespace hearth::ops

@@ -1,0 +1,37 @@
+// Helpers shared by the op layer: device agreement, output allocation, dim wrapping, checks.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+
+#include "hearth/dispatcher.h"
+#include "hearth/functions.h"
+#include "hearth/tensor.h"
+
+namespace hearth::ops {
+
+/// A contiguous tensor of the given shape on `device` (no fill).
+Tensor new_tensor(IntArrayRef sizes, ScalarType dtype, Device device);
+
+/// The device all tensors share. A mix raises DeviceError naming every device and hinting at
+/// an unregistered parameter (SEED A1-trap b).
+Device common_device(const char* op, std::initializer_list<const Tensor*> tensors);
+
+/// Wraps a possibly negative dim into [0, ndim); IndexError naming the op otherwise.
+int64_t wrap_dim(int64_t dim, int64_t ndim);
+
+/// SEED G1: raises if writing into `t` would write one memory location through several
+/// elements (e.g. after expand), suggesting clone().
+void check_no_internal_overlap(const Tensor& t, const char* op);
+
+/// Calls `op` with the given inputs and outputs on `device`.
+void call(const OpHandle& op, Device device, std::initializer_list<Tensor> inputs,
+          std::initializer_list<Tensor> outputs, const void* attrs = nullptr);
+
+/// Cached op lookup: `static const OpHandle h = op_handle("add");`
+inline OpHandle op_handle(const char* name) { return find_op(name); }
+
+/// "[2, 3] float32 on cpu" for messages.
+std::string describe(const Tensor& t);
+
+}  // namespace hearth::ops

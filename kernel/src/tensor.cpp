@@ -1,0 +1,166 @@
+// Tensor metadata accessors, element access and conversions (contiguous, to, clone, copy_, fill_).
+#include "hearth/tensor.h"
+
+#include <cstring>
+
+#include "hearth/functions.h"
+#include "hearth/op_attrs.h"
+#include "ops/op_utils.h"
+
+namespace hearth {
+
+void Tensor::throw_undefined() {
+  HEARTH_CHECK(false, ValueError, "the tensor is undefined (default-constructed); assign a tensor to it first");
+}
+
+IntArrayRef Tensor::strides() const {
+  ti()->ensure_strided();
+  return impl_->strides();
+}
+int64_t Tensor::size(int64_t dim) const { return ti()->size(static_cast<size_t>(ops::wrap_dim(dim, this->dim()))); }
+int64_t Tensor::stride(int64_t dim) const { return strides()[static_cast<size_t>(ops::wrap_dim(dim, this->dim()))]; }
+int64_t Tensor::storage_offset() const {
+  ti()->ensure_strided();
+  return impl_->storage_offset();
+}
+bool Tensor::is_contiguous() const {
+  ti()->ensure_strided();
+  return impl_->is_contiguous();
+}
+
+void* Tensor::data_ptr() const {
+  ti()->ensure_strided();
+  return impl_->data();
+}
+
+template <typename T>
+T* Tensor::data_ptr() const {
+  HEARTH_CHECK(dtype() == CppTypeToScalarType<T>::value, DTypeError, "data_ptr<", CppTypeToScalarType<T>::value,
+               ">() called on a tensor of dtype ", dtype());
+  return static_cast<T*>(data_ptr());
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+template Half* Tensor::data_ptr<Half>() const;
+template BFloat16* Tensor::data_ptr<BFloat16>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
+template int32_t* Tensor::data_ptr<int32_t>() const;
+template int16_t* Tensor::data_ptr<int16_t>() const;
+template int8_t* Tensor::data_ptr<int8_t>() const;
+template uint8_t* Tensor::data_ptr<uint8_t>() const;
+template bool* Tensor::data_ptr<bool>() const;
+
+Scalar Tensor::item() const {
+  HEARTH_CHECK(numel() == 1, ValueError, "item(): a Tensor with ", numel(),
+               " elements cannot be converted to a scalar (shape ", sizes(), ")");
+  Tensor host = is_cpu() ? *this : to(Device(kCPUType));
+  const void* p = host.data_ptr();
+  return visit_dtype(dtype(), [&](auto v) -> Scalar {
+    using T = decltype(v);
+    T x;
+    std::memcpy(&x, p, sizeof(T));
+    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) return Scalar(static_cast<float>(x));
+    else return Scalar(x);
+  });
+}
+
+template <typename T>
+T Tensor::item() const {
+  return item().to<T>();
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template int64_t Tensor::item<int64_t>() const;
+template int32_t Tensor::item<int32_t>() const;
+template int16_t Tensor::item<int16_t>() const;
+template int8_t Tensor::item<int8_t>() const;
+template uint8_t Tensor::item<uint8_t>() const;
+template bool Tensor::item<bool>() const;
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = ops::new_tensor(sizes(), dtype(), device());
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(ScalarType dt, bool copy) const {
+  if (dt == dtype() && !copy) return *this;
+  Tensor out = ops::new_tensor(sizes(), dt, device());
+  static const OpHandle op = ops::op_handle("copy_");
+  ops::call(op, device(), {*this}, {out});
+  return out;
+}
+
+namespace {
+/// Moves a contiguous tensor's bytes to another device through the devices' copy functions;
+/// no code of one device touches the other's memory.
+Tensor transfer(const Tensor& src, Device dst) {
+  Tensor s = src.contiguous();
+  Tensor out = ops::new_tensor(s.sizes(), s.dtype(), dst);
+  const size_t n = s.nbytes();
+  if (n == 0) return out;
+  Device from = s.device();
+  if (from.is_cpu()) {
+    device_interface(dst.type()).copy_from_host(out.data_ptr(), s.data_ptr(), n, dst.index());
+  } else if (dst.is_cpu()) {
+    device_interface(from.type()).copy_to_host(out.data_ptr(), s.data_ptr(), n, from.index());
+  } else if (from.type() == dst.type()) {
+    device_interface(dst.type()).copy_within(out.data_ptr(), dst.index(), s.data_ptr(), from.index(), n);
+  } else {  // two different device types: stage through host memory
+    Tensor host = transfer(s, Device(kCPUType));
+    device_interface(dst.type()).copy_from_host(out.data_ptr(), host.data_ptr(), n, dst.index());
+  }
+  return out;
+}
+}  // namespace
+
+Tensor Tensor::to(Device dev, bool copy) const {
+  if (dev == device()) return copy ? clone() : *this;
+  return transfer(*this, dev);  // SEED B8: a new tensor; *this is unchanged
+}
+
+Tensor Tensor::to(Device dev, ScalarType dt, bool copy) const {
+  if (dev == device()) return to(dt, copy);
+  // Convert on the side with fewer bytes after conversion... keep it simple: convert first on
+  // the source device when narrowing, after the move when widening.
+  if (hearth::element_size(dt) <= hearth::element_size(dtype())) return to(dt).to(dev);
+  return to(dev).to(dt);
+}
+
+Tensor Tensor::to(const TensorOptions& o, bool copy) const {
+  Device dev = o.has_device() ? o.device() : device();
+  ScalarType dt = o.dtype_opt() ? *o.dtype_opt() : dtype();
+  return to(dev, dt, copy);
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  HEARTH_CHECK(defined() && src.defined(), ValueError, "copy_: undefined tensor");
+  if (is_same(src)) return *this;
+  ops::check_no_internal_overlap(*this, "copy_");
+  DimVector b = broadcast_shapes(sizes(), src.sizes());
+  HEARTH_CHECK(IntArrayRef(b) == sizes(), ShapeError, "copy_: source of shape ", src.sizes(),
+               " cannot be broadcast to the destination's shape ", sizes());
+  Tensor s = src.device() == device() ? src : src.to(device());
+  static const OpHandle op = ops::op_handle("copy_");
+  ops::call(op, device(), {s}, {*this});
+  impl_->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(const Scalar& value) {
+  ops::check_no_internal_overlap(*this, "fill_");
+  attrs::Fill a{value};
+  static const OpHandle op = ops::op_handle("fill_");
+  ops::call(op, device(), {}, {*this}, &a);
+  impl_->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0); }
+
+}  // namespace hearth

@@ -1,0 +1,17 @@
+# hearth_add_plugin(NAME SOURCES... [LIBRARIES ...]): builds a plugin as a loadable module
+# linked against libhearth, named NAME.so (no "lib" prefix), into the plugin directory.
+function(hearth_add_plugin name)
+  cmake_parse_arguments(ARG "" "OUTPUT_DIRECTORY" "SOURCES;LIBRARIES" ${ARGN})
+  add_library(${name} MODULE ${ARG_SOURCES} ${ARG_UNPARSED_ARGUMENTS})
+  if(TARGET Hearth::hearth)
+    target_link_libraries(${name} PRIVATE Hearth::hearth ${ARG_LIBRARIES})
+  else()
+    target_link_libraries(${name} PRIVATE hearth ${ARG_LIBRARIES})
+  endif()
+  set_target_properties(${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  if(ARG_OUTPUT_DIRECTORY)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
+  elseif(DEFINED HEARTH_PLUGIN_OUTPUT_DIR)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${HEARTH_PLUGIN_OUTPUT_DIR})
+  endif()
+endfunction()

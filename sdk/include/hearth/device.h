@@ -1,0 +1,92 @@
+// Devices as an open set: plugins register device types by name with their memory functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth {
+
+/// Index of a registered device type; 0 is always "cpu" (host memory, owned by the kernel).
+using DeviceTypeId = int8_t;
+constexpr DeviceTypeId kCPUType = 0;
+/// Upper bound of device types in one process (kernel tables are sized by it).
+constexpr int kMaxDeviceTypes = 16;
+
+/// A device: a registered type and an index ("cpu", "testdev:1", "cuda:0").
+class Device {
+ public:
+  Device() = default;
+  Device(DeviceTypeId type, int16_t index = 0) : type_(type), index_(index) {}  // NOLINT
+  /// Parses "cpu", "cuda", "cuda:1"; an unknown type name loads plugins, then throws
+  /// DeviceError listing the known types.
+  Device(std::string_view spec);  // NOLINT: Device("cpu") like torch::Device("cpu")
+  Device(const char* spec) : Device(std::string_view(spec)) {}  // NOLINT
+  Device(const std::string& spec) : Device(std::string_view(spec)) {}  // NOLINT
+
+  DeviceTypeId type() const { return type_; }
+  int16_t index() const { return index_; }
+  bool is_cpu() const { return type_ == kCPUType; }
+  /// The registered name of the type ("cpu", "testdev").
+  const char* type_name() const;
+  /// "cpu", "testdev:0" — cpu prints without index like PyTorch.
+  std::string str() const;
+
+  bool operator==(const Device& o) const { return type_ == o.type_ && index_ == o.index_; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+
+ private:
+  DeviceTypeId type_ = kCPUType;
+  int16_t index_ = 0;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
+
+/// Memory statistics a device reports (SEED F3, F7). Zeros where a device does not track.
+struct MemoryStats {
+  size_t allocated = 0;  ///< bytes held by live tensors
+  size_t reserved = 0;   ///< bytes held from the system (>= allocated with a caching allocator)
+  size_t peak = 0;       ///< high-water mark of allocated
+};
+
+/// What a device type provides. The kernel implements it for "cpu"; plugins for the rest.
+/// Device memory is never dereferenced by code of another device: every transfer goes
+/// through copy_from_host / copy_to_host of the device that owns the memory.
+class DeviceInterface {
+ public:
+  virtual ~DeviceInterface() = default;
+  /// Number of devices of this type present (0 means the type is known but unusable).
+  virtual int device_count() const = 0;
+  virtual void* allocate(size_t nbytes, int index) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes, int index) noexcept = 0;
+  /// Host → device. Returns when the host buffer may be reused.
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes, int index) = 0;
+  /// Device → host. Returns when the host buffer holds the data.
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes, int index) = 0;
+  /// Device → same device (same index or peer).
+  virtual void copy_within(void* dst, int dst_index, const void* src, int src_index, size_t nbytes) = 0;
+  /// Waits until all queued work on the device is done (SEED E1).
+  virtual void synchronize(int index) = 0;
+  virtual MemoryStats memory_stats(int index) const { (void)index; return {}; }
+  /// Page-locked host memory for fast transfers; nullptr where the device has none.
+  virtual void* allocate_pinned(size_t nbytes) { (void)nbytes; return nullptr; }
+  virtual void free_pinned(void* ptr) noexcept { (void)ptr; }
+};
+
+/// Registers a device type; throws PluginError if the name is taken. Plugins call this
+/// through their registrar, not directly.
+DeviceTypeId register_device_type(const std::string& name, DeviceInterface* iface);
+/// The interface of a registered type (never null for a registered id).
+DeviceInterface& device_interface(DeviceTypeId type);
+/// Looks up a type by name; -1 if none.
+DeviceTypeId find_device_type(std::string_view name);
+/// Names of all registered types, in registration order.
+std::vector<std::string> device_type_names();
+
+/// Waits for all work queued on `d` (SEED E1: time device work only after this).
+void synchronize(Device d);
+
+}  // namespace hearth

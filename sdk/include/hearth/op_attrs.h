@@ -1,0 +1,84 @@
+// Attribute structs of the built-in ops: what KernelArgs::attrs points to, per op family.
+// Plugin kernels cast attrs to the struct their op documents here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "hearth/array_ref.h"
+#include "hearth/dtype.h"
+#include "hearth/scalar.h"
+
+namespace hearth::attrs {
+
+/// add, sub (alpha scales the second operand: a + alpha*b), mul, div, pow, maximum, minimum,
+/// comparisons, logical ops. Inputs share one compute dtype; comparisons write bool.
+/// With one input, `scalar` is the second operand.
+struct Binary {
+  Scalar alpha = 1;
+  bool rhs_is_scalar = false;
+  Scalar scalar;
+  /// div only: 0 true division, 1 "trunc", 2 "floor".
+  int rounding_mode = 0;
+};
+
+/// Unary elementwise ops; input and output share a dtype.
+struct Unary {
+  /// gelu: 0 exact (erf), 1 tanh approximation. leaky_relu: slope in `alpha`.
+  int approximate = 0;
+  double alpha = 0.0;
+};
+
+/// clamp: bounds as optional scalars.
+struct Clamp {
+  std::optional<Scalar> min, max;
+};
+
+/// fill_: the value.
+struct Fill {
+  Scalar value;
+};
+
+/// Reductions. The output has the input's rank (keepdim shape); `dims` is sorted, non-negative
+/// and never empty (the op layer expands "all dims").
+struct Reduce {
+  DimVector dims;
+  int64_t correction = 1;  ///< var/std
+  double p = 2.0;          ///< norm
+};
+
+/// gemm: out[b] = beta*c[b] + alpha * a[b] @ b[b]. Inputs a (B,M,K), b (B,K,N) and optionally
+/// c broadcastable to out (B,M,N). Batch strides may be 0 (broadcast).
+struct Gemm {
+  double alpha = 1.0;
+  double beta = 0.0;
+};
+
+/// cat: inputs concatenated along dim into the output.
+struct Cat {
+  int64_t dim = 0;
+};
+
+/// index_select (self, index), gather (self, index), scatter_ (index, src; output = self).
+struct DimIndex {
+  int64_t dim = 0;
+  /// scatter_: 0 replace, 1 add.
+  int reduce = 0;
+};
+
+/// Random fills: counter-based (Philox) stream at (seed, offset); element i uses counter
+/// offset + i, so results are the same on every device and thread count.
+struct Random {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+  double a = 0.0, b = 1.0;  ///< uniform [a,b); normal mean a, std b; randint [a,b)
+};
+
+/// arange / linspace fills: element i = start + i*step (arange), or linspace's symmetric form.
+struct Range {
+  double start = 0.0, end = 0.0, step = 1.0;
+  int64_t steps = 0;
+  bool is_linspace = false;
+};
+
+}  // namespace hearth::attrs

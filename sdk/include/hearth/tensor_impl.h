@@ -1,0 +1,123 @@
+// Storage (device memory with a shared version counter) and TensorImpl (sizes, strides, offset,
+// dtype, device, optional backend-opaque layout, optional autograd metadata).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "hearth/array_ref.h"
+#include "hearth/detail/intrusive_ptr.h"
+#include "hearth/device.h"
+#include "hearth/dtype.h"
+
+namespace hearth {
+
+class TensorImpl;
+struct AutogradMeta;
+
+/// A block of memory on one device. All views of it share its version counter (SEED B6):
+/// every in-place write bumps it, and autograd compares it with the version it saved.
+class StorageImpl : public detail::RefCounted {
+ public:
+  /// Allocates nbytes from the device's allocator.
+  StorageImpl(size_t nbytes, Device device);
+  /// Wraps memory owned elsewhere (from_blob); `deleter` runs when the storage dies (may be empty).
+  StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  ~StorageImpl() override;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+  uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+  void set_version(uint32_t v) { version_.store(v, std::memory_order_relaxed); }
+  bool owns_memory() const { return owned_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  bool owned_ = true;
+  std::function<void(void*)> deleter_;
+  std::atomic<uint32_t> version_{0};
+};
+
+/// A backend's private element layout (e.g. oneDNN's nChw16c). A tensor with one holds its
+/// elements in that layout; anything that needs strided memory converts it first (DESIGN
+/// "Tensors"). Implementations live in the backend plugin that created the tensor.
+class OpaqueLayout {
+ public:
+  virtual ~OpaqueLayout() = default;
+  /// Name for messages and printing ("onednn:nChw16c").
+  virtual std::string name() const = 0;
+  /// The device type whose code understands this layout.
+  virtual DeviceTypeId device_type() const = 0;
+  /// Bytes of storage the layout needs for a tensor of these sizes and dtype.
+  virtual size_t nbytes(IntArrayRef sizes, ScalarType dtype) const = 0;
+  /// Writes the elements as a contiguous row-major array into `dst` (memory of the same device).
+  virtual void to_strided(const void* src, void* dst, IntArrayRef sizes, ScalarType dtype) const = 0;
+};
+
+/// The state behind a Tensor handle. Plugin kernels read it; users go through Tensor.
+class TensorImpl : public detail::RefCounted {
+ public:
+  TensorImpl(detail::intrusive_ptr<StorageImpl> storage, ScalarType dtype, IntArrayRef sizes,
+             IntArrayRef strides, int64_t storage_offset);
+  ~TensorImpl() override;
+
+  IntArrayRef sizes() const { return sizes_; }
+  IntArrayRef strides() const { return strides_; }
+  int64_t size(size_t d) const { return sizes_[d]; }
+  int64_t stride(size_t d) const { return strides_[d]; }
+  int64_t dim() const { return static_cast<int64_t>(sizes_.size()); }
+  int64_t numel() const { return numel_; }
+  int64_t storage_offset() const { return storage_offset_; }
+  ScalarType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  bool is_contiguous() const { return contiguous_; }
+  const detail::intrusive_ptr<StorageImpl>& storage() const { return storage_; }
+
+  /// First element's address (device memory for non-cpu tensors). Requires strided layout.
+  void* data() const {
+    return static_cast<char*>(storage_->data()) + storage_offset_ * static_cast<int64_t>(element_size(dtype_));
+  }
+
+  /// Non-null when the elements are in a backend's private layout.
+  const std::shared_ptr<const OpaqueLayout>& opaque_layout() const { return layout_; }
+  void set_opaque_layout(std::shared_ptr<const OpaqueLayout> layout) { layout_ = std::move(layout); }
+  /// Converts an opaque-layout tensor to contiguous strided form in place (no-op otherwise).
+  void ensure_strided();
+
+  /// Changes the geometry (views are new TensorImpls; this is for in-place resize and set).
+  void set_sizes_and_strides(IntArrayRef sizes, IntArrayRef strides, int64_t storage_offset);
+  void set_storage(detail::intrusive_ptr<StorageImpl> storage) { storage_ = std::move(storage); }
+
+  AutogradMeta* autograd_meta() const { return autograd_.get(); }
+  void set_autograd_meta(std::unique_ptr<AutogradMeta> meta);
+
+  uint32_t version() const { return storage_->version(); }
+  void bump_version() { storage_->bump_version(); }
+
+ private:
+  void refresh();
+
+  DimVector sizes_, strides_;
+  int64_t storage_offset_ = 0;
+  int64_t numel_ = 1;
+  ScalarType dtype_;
+  Device device_;
+  bool contiguous_ = true;
+  detail::intrusive_ptr<StorageImpl> storage_;
+  std::shared_ptr<const OpaqueLayout> layout_;
+  std::unique_ptr<AutogradMeta> autograd_;
+};
+
+/// Row-major contiguous strides for `sizes`.
+DimVector contiguous_strides(IntArrayRef sizes);
+/// Product of sizes with overflow checking (throws ShapeError on overflow or negative sizes).
+int64_t checked_numel(IntArrayRef sizes);
+
+}  // namespace hearth
