@@ -43,7 +43,10 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
   all.add_options()("help,h", "show this help");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(all).run(), vm);
+    // An empty positional description makes a stray word (`plugins json`) an error; without
+    // one, Boost silently drops it.
+    po::positional_options_description none;
+    po::store(po::command_line_parser(args).options(all).positional(none).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     throw UsageError(e.what());

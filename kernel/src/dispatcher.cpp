@@ -89,8 +89,11 @@ OpHandle find_op(std::string_view name) {
     std::string close;
     for (const auto& n : all)
       if (!name.empty() && n[0] == name[0]) close += (close.empty() ? "" : ", ") + n;
+    std::string known;
+    if (close.empty())
+      for (const auto& n : all) known += (known.empty() ? "" : ", ") + n;
     HEARTH_CHECK(false, ValueError, "unknown op '", name, "'",
-                 close.empty() ? "" : " (ops starting with the same letter: " + close + ")",
+                 close.empty() ? " (known ops: " + known + ")" : " (ops starting with the same letter: " + close + ")",
                  "; `hearth plugins` lists every op");
   }
   return OpHandle(d);

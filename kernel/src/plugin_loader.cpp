@@ -2,13 +2,17 @@
 // plugin code beyond the entry symbol runs; registrations commit only if the plugin's register
 // function returns normally; a bad file is recorded with its reason and never stops the rest.
 #include <dlfcn.h>
+#include <link.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -25,6 +29,24 @@ struct Component {
   std::string origin;
 };
 
+class Registrar;
+
+/// A plugin whose registrations name a device type or op that no plugin has registered yet. It
+/// is retried once the current load_plugins() call has scanned everything, because discovery
+/// order is precedence, not dependency order: a --plugin-dir plugin with kernels for a device of
+/// a default-dir plugin (testdev, cuda) comes first.
+struct Pending {
+  PluginRecord rec;
+  boost::dll::shared_library lib;
+  std::shared_ptr<Registrar> reg;  // shared_ptr: Registrar is incomplete here
+  std::string why;
+};
+
+/// Thrown by Registrar::commit when only a missing device type or op stops the plugin.
+struct MissingDependency : PluginError {
+  using PluginError::PluginError;
+};
+
 struct LoaderState {
   std::recursive_mutex mu;
   std::atomic<bool> defaults_done{false};
@@ -35,6 +57,7 @@ struct LoaderState {
   std::vector<boost::dll::shared_library> libs;    // never unloaded (process lifetime)
   std::map<std::string, std::map<std::string, Component>, std::less<>> components;
   std::map<std::string, std::string> device_origin;  // device type -> plugin file
+  std::vector<Pending> pending;  // plugins waiting for a device type or op from a later file
 };
 LoaderState& state() {
   static auto* s = new LoaderState();  // leaked on purpose: plugins outlive static destruction
@@ -65,6 +88,8 @@ class Registrar final : public PluginRegistrar {
     auto& reg = detail::op_registry();
     // Validate.
     std::set<std::string> new_devs;
+    HEARTH_CHECK(device_type_names().size() + devices_.size() <= static_cast<size_t>(kMaxDeviceTypes), PluginError,
+                 "too many device types (at most ", kMaxDeviceTypes, " in one process)");
     for (const auto& d : devices_) {
       HEARTH_CHECK(find_device_type(d.name) < 0 && !new_devs.count(d.name), PluginError, "device type '", d.name,
                    "' is already registered",
@@ -82,10 +107,12 @@ class Registrar final : public PluginRegistrar {
     }
     std::set<std::pair<std::string, std::string>> seen;
     for (const auto& k : kernels_) {
-      HEARTH_CHECK(reg.find(k.op) || new_ops.count(k.op), PluginError, "kernel for undeclared op '", k.op,
-                   "' (declare it with registrar.def() first)");
-      HEARTH_CHECK(find_device_type(k.dev) >= 0 || new_devs.count(k.dev), PluginError, "kernel for op '", k.op,
-                   "' on unknown device type '", k.dev, "'");
+      if (!reg.find(k.op) && !new_ops.count(k.op))
+        throw MissingDependency(detail::format_error(__FILE__, __LINE__, detail::str(
+            "kernel for undeclared op '", k.op, "' (no plugin declares it; declare it with registrar.def() first)")));
+      if (find_device_type(k.dev) < 0 && !new_devs.count(k.dev))
+        throw MissingDependency(detail::format_error(__FILE__, __LINE__, detail::str(
+            "kernel for op '", k.op, "' on unknown device type '", k.dev, "' (no plugin registers it)")));
       HEARTH_CHECK(seen.insert({k.op, k.dev}).second, PluginError, "two kernels for op '", k.op, "' on ", k.dev,
                    " in the same plugin");
       if (detail::OpDef* d = reg.find(k.op)) {
@@ -140,21 +167,67 @@ class Registrar final : public PluginRegistrar {
   std::vector<C> components_;
 };
 
+/// glibc's dlopen maps a library's segments without checking them against the file size, and
+/// the process dies of SIGBUS when it touches a segment past the end of a truncated file (a
+/// half-copied plugin). Checks the program headers first; "" if dlopen may be tried. Files that
+/// are not native ELF are left to dlopen, which rejects those with a clear message.
+std::string truncated_elf(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  ElfW(Ehdr) eh{};
+  if (!f || ec || !f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return "";
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32))
+    return "";
+  const auto end_of = [&](uint64_t off, uint64_t len) { return off + len < off ? UINT64_MAX : off + len; };
+  if (eh.e_phentsize != sizeof(ElfW(Phdr)) || end_of(eh.e_phoff, uint64_t{eh.e_phnum} * eh.e_phentsize) > size)
+    return "program header table past the end of the file";
+  f.seekg(static_cast<std::streamoff>(eh.e_phoff));
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    ElfW(Phdr) ph{};
+    if (!f.read(reinterpret_cast<char*>(&ph), sizeof ph)) return "cannot read its program headers";
+    if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) && end_of(ph.p_offset, ph.p_filesz) > size)
+      return "segment " + std::to_string(i) + " ends at byte " + std::to_string(end_of(ph.p_offset, ph.p_filesz)) +
+             " but the file has " + std::to_string(size) + " bytes";
+  }
+  return "";
+}
+
+void fail(PluginRecord& rec, const std::string& why) {
+  rec.status = "error";
+  rec.error = why;
+  rec.devices.clear();
+  rec.ops.clear();
+  rec.kernels.clear();
+  rec.components.clear();
+}
+
 void load_file(LoaderState& st, const fs::path& path) {
   PluginRecord rec;
   rec.file = path.string();
+  boost::dll::shared_library lib;  // kept loaded even on failure: plugins are never unloaded
   try {
-    boost::dll::shared_library lib;
-    try {
-      lib.load(path.string(), boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
-    } catch (const std::exception& e) {
+    if (std::string why = truncated_elf(path); !why.empty())
+      throw PluginError("cannot load: truncated or corrupt ELF file: " + why);
+    boost::dll::fs::error_code load_ec;
+    // The error_code overload leaves dlerror() to us (the throwing one consumes it for a
+    // longer, less readable message).
+    lib.load(path.string(), boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now, load_ec);
+    if (load_ec || !lib.is_loaded()) {
       const char* why = dlerror();
-      throw PluginError(std::string("cannot load: ") + (why ? why : e.what()));
+      throw PluginError(std::string("cannot load: ") + (why ? why : load_ec.message()));
     }
     if (!lib.has("hearth_plugin_entry"))
       throw PluginError("not a hearth plugin: no 'hearth_plugin_entry' symbol");
     auto entry = lib.get<const HearthPluginInfo*()>("hearth_plugin_entry");
-    const HearthPluginInfo* info = entry();
+    const HearthPluginInfo* info = nullptr;
+    try {
+      info = entry();
+    } catch (const std::exception& e) {
+      throw PluginError(std::string("hearth_plugin_entry threw: ") + e.what());
+    } catch (...) {  // not derived from std::exception: must not escape load_plugins()
+      throw PluginError("hearth_plugin_entry threw a non-standard exception");
+    }
     if (!info) throw PluginError("hearth_plugin_entry returned null");
     if (info->abi_version != HEARTH_PLUGIN_ABI_VERSION)
       throw PluginError("incompatible plugin ABI version (plugin: " + std::to_string(info->abi_version) +
@@ -172,10 +245,10 @@ void load_file(LoaderState& st, const fs::path& path) {
       st.libs.push_back(std::move(lib));
       return;
     }
-    Registrar r(rec.file);
+    auto r = std::make_shared<Registrar>(rec.file);
     st.busy = true;
     try {
-      info->register_fn(&r);
+      info->register_fn(r.get());
     } catch (const std::exception& e) {
       st.busy = false;
       throw PluginError(std::string("register() threw: ") + e.what());
@@ -184,19 +257,52 @@ void load_file(LoaderState& st, const fs::path& path) {
       throw PluginError("register() threw a non-standard exception");
     }
     st.busy = false;
-    r.commit(st, rec);
+    try {
+      r->commit(st, rec);
+    } catch (const MissingDependency& e) {
+      st.loaded_names[rec.name] = rec.file;  // the name is taken, as for a loaded plugin
+      st.pending.push_back({std::move(rec), std::move(lib), std::move(r), e.what()});
+      return;
+    }
     rec.status = "loaded";
     st.loaded_names[rec.name] = rec.file;
     st.libs.push_back(std::move(lib));
   } catch (const std::exception& e) {
-    rec.status = "error";
-    rec.error = e.what();
-    rec.devices.clear();
-    rec.ops.clear();
-    rec.kernels.clear();
-    rec.components.clear();
+    fail(rec, e.what());
+    if (lib.is_loaded()) st.libs.push_back(std::move(lib));
   }
   st.records.push_back(std::move(rec));
+}
+
+/// Commits pending plugins until none makes progress; what is left records its reason.
+void retry_pending(LoaderState& st) {
+  for (bool progress = true; progress && !st.pending.empty();) {
+    progress = false;
+    for (auto it = st.pending.begin(); it != st.pending.end();) {
+      Pending& p = *it;
+      try {
+        p.reg->commit(st, p.rec);
+        p.rec.status = "loaded";
+        st.libs.push_back(std::move(p.lib));
+      } catch (const MissingDependency& e) {
+        p.why = e.what();
+        ++it;
+        continue;
+      } catch (const std::exception& e) {
+        fail(p.rec, e.what());
+        st.loaded_names.erase(p.rec.name);
+      }
+      st.records.push_back(std::move(p.rec));
+      it = st.pending.erase(it);
+      progress = true;
+    }
+  }
+  for (Pending& p : st.pending) {
+    fail(p.rec, p.why);
+    st.loaded_names.erase(p.rec.name);
+    st.records.push_back(std::move(p.rec));
+  }
+  st.pending.clear();  // closes the libraries of the plugins that failed
 }
 
 void scan_dir(LoaderState& st, const std::string& dir) {
@@ -257,8 +363,10 @@ void load_plugins(const std::vector<std::string>& dirs) {
     std::string def = default_plugin_dir();
     std::error_code ec;
     if (!def.empty() && fs::is_directory(def, ec)) scan_dir(st, def);
+    retry_pending(st);
     st.defaults_done.store(true, std::memory_order_release);
   }
+  retry_pending(st);
 }
 
 std::vector<PluginRecord> plugin_records() {

@@ -83,8 +83,10 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  // New memory with a fresh version counter (0), so no copy_() and its version bump.
   Tensor out = ops::new_tensor(sizes(), dtype(), device());
-  out.copy_(*this);
+  static const OpHandle op = ops::op_handle("copy_");
+  ops::call(op, device(), {*this}, {out});
   return out;
 }
 
@@ -126,8 +128,8 @@ Tensor Tensor::to(Device dev, bool copy) const {
 
 Tensor Tensor::to(Device dev, ScalarType dt, bool copy) const {
   if (dev == device()) return to(dt, copy);
-  // Convert on the side with fewer bytes after conversion... keep it simple: convert first on
-  // the source device when narrowing, after the move when widening.
+  // Move the smaller representation: convert before the transfer when narrowing, after it
+  // when widening.
   if (hearth::element_size(dt) <= hearth::element_size(dtype())) return to(dt).to(dev);
   return to(dev).to(dt);
 }

@@ -45,11 +45,11 @@ inline TensorOptions device(Device d) { return TensorOptions(d); }
 inline TensorOptions requires_grad(bool r = true) { return TensorOptions().requires_grad(r); }
 
 namespace indexing {
-/// Python's None in an index: inserts a dimension of size 1.
-struct NoneIndex {};
+/// Python's None: in an index it inserts a dimension of size 1; in a Slice it is an open end
+/// (like LibTorch, where None is c10::nullopt).
+constexpr std::nullopt_t None = std::nullopt;
 /// Python's `...`.
 struct EllipsisIndex {};
-constexpr NoneIndex None{};
 constexpr EllipsisIndex Ellipsis{};
 /// start:stop:step; missing ends are open like Python's.
 struct Slice {
@@ -252,7 +252,7 @@ class TensorIndex {
   TensorIndex(int i) : kind_(Kind::Integer), integer_(i) {}      // NOLINT
   TensorIndex(bool b) : kind_(Kind::Boolean), integer_(b) {}     // NOLINT
   TensorIndex(indexing::Slice s) : kind_(Kind::Slice), slice_(s) {}  // NOLINT
-  TensorIndex(indexing::NoneIndex) : kind_(Kind::None) {}            // NOLINT
+  TensorIndex(std::nullopt_t) : kind_(Kind::None) {}                 // NOLINT
   TensorIndex(indexing::EllipsisIndex) : kind_(Kind::Ellipsis) {}    // NOLINT
   TensorIndex(Tensor t) : kind_(Kind::Tensor), tensor_(std::move(t)) {}  // NOLINT
   enum class Kind { Integer, Boolean, Slice, None, Ellipsis, Tensor };

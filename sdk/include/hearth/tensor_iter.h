@@ -51,8 +51,8 @@ class StridedIter {
   void for_range(int64_t begin, int64_t end, F&& f) const {
     if (begin >= end) return;
     int64_t idx[kMaxDims] = {};
-    char* p[MaxOperands];
-    int64_t inner[MaxOperands];
+    char* p[MaxOperands] = {};
+    int64_t inner[MaxOperands] = {};
     for (int k = 0; k < n_; ++k) { p[k] = ptrs_[k]; inner[k] = ndim_ ? strides_[k][0] : 0; }
     if (ndim_ == 0) {  // 0-dim: one element
       f(p, inner, int64_t{1});

@@ -1,0 +1,176 @@
+// Unary elementwise kernels: neg abs exp log sqrt rsqrt relu sigmoid tanh gelu logical_not clamp.
+#include "elementwise.h"
+
+namespace hearth::cpu {
+namespace {
+
+// Transcendental ops cost ~10-50 ns per element: worth threads much earlier than memory-bound ones.
+constexpr int64_t kMathGrain = 4096;
+
+const Tensor& in0(const KernelArgs& a) { return a.inputs[0]; }
+const Tensor& out0(const KernelArgs& a) { return a.outputs[0]; }
+
+void check_same_dtype(const char* op, const KernelArgs& a) {
+  HEARTH_CHECK(in0(a).dtype() == out0(a).dtype(), DTypeError, "input dtype ", in0(a).dtype(), " and output dtype ",
+               out0(a).dtype(), " differ (the op layer should have cast)");
+}
+
+void neg_kernel(const KernelArgs& a) {
+  check_same_dtype("neg", a);
+  HEARTH_CHECK(in0(a).dtype() != kBool, DTypeError,
+               "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
+               "use the `~` or `logical_not()` operator instead.");
+  HEARTH_CPU_DISPATCH_NUMERIC(in0(a).dtype(), "neg", {
+    using M = opmath_t<scalar_t>;
+    unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return wrap_neg(x); });
+  });
+}
+
+void abs_kernel(const KernelArgs& a) {
+  check_same_dtype("abs", a);
+  HEARTH_CPU_DISPATCH_NUMERIC(in0(a).dtype(), "abs", {
+    using M = opmath_t<scalar_t>;
+    if constexpr (std::is_unsigned_v<M>) {
+      unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return x; });
+    } else if constexpr (is_int_v<M>) {
+      // abs(INT_MIN) wraps to INT_MIN, as in PyTorch.
+      unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return x < 0 ? wrap_neg(x) : x; });
+    } else {
+      unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return std::abs(x); });
+    }
+  });
+}
+
+void relu_kernel(const KernelArgs& a) {
+  check_same_dtype("relu", a);
+  HEARTH_CPU_DISPATCH_NUMERIC(in0(a).dtype(), "relu", {
+    using M = opmath_t<scalar_t>;
+    if constexpr (std::is_unsigned_v<M>) {
+      unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return x; });
+    } else {
+      // `x < 0 ? 0 : x` keeps NaN (PyTorch's relu is clamp_min(x, 0), which propagates NaN).
+      unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return x < M(0) ? M(0) : x; });
+    }
+  });
+}
+
+/// Float-only math ops: f(x) on opmath values (float for float/half/bfloat16, double for double).
+template <typename MakeF>
+void float_unary(const char* op, const KernelArgs& a, MakeF make) {
+  check_same_dtype(op, a);
+  HEARTH_CPU_DISPATCH_FLOATING(in0(a).dtype(), op, {
+    using M = opmath_t<scalar_t>;
+    unary_apply<scalar_t, scalar_t>(out0(a), in0(a), make(TypeTag<M>{}), kMathGrain);
+  });
+}
+
+void exp_kernel(const KernelArgs& a) {
+  float_unary("exp", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return std::exp(x); };
+  });
+}
+void log_kernel(const KernelArgs& a) {
+  float_unary("log", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return std::log(x); };
+  });
+}
+void sqrt_kernel(const KernelArgs& a) {
+  float_unary("sqrt", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return std::sqrt(x); };
+  });
+}
+void rsqrt_kernel(const KernelArgs& a) {
+  float_unary("rsqrt", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return M(1) / std::sqrt(x); };
+  });
+}
+void sigmoid_kernel(const KernelArgs& a) {
+  float_unary("sigmoid", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return M(1) / (M(1) + std::exp(-x)); };
+  });
+}
+void tanh_kernel(const KernelArgs& a) {
+  float_unary("tanh", a, [](auto t) {
+    using M = typename decltype(t)::type;
+    return [](M x) -> M { return std::tanh(x); };
+  });
+}
+
+void gelu_kernel(const KernelArgs& args) {
+  const int approximate = args.attrs ? static_cast<const attrs::Unary*>(args.attrs)->approximate : 0;
+  HEARTH_CHECK(approximate == 0 || approximate == 1, ValueError, "approximate must be 0 (none) or 1 (tanh), got ",
+               approximate);
+  // PyTorch's formulas and constants (GeluKernel.cpp).
+  if (approximate == 0) {
+    float_unary("gelu", args, [](auto t) {
+      using M = typename decltype(t)::type;
+      return [](M x) -> M { return x * M(0.5) * (M(1) + std::erf(x * M(M_SQRT1_2))); };
+    });
+  } else {
+    float_unary("gelu", args, [](auto t) {
+      using M = typename decltype(t)::type;
+      return [](M x) -> M {
+        const M kBeta = M(M_SQRT2 * M_2_SQRTPI * 0.5), kKappa = M(0.044715);
+        const M inner = kBeta * (x + kKappa * x * x * x);
+        return M(0.5) * x * (M(1) + std::tanh(inner));
+      };
+    });
+  }
+}
+
+void logical_not_kernel(const KernelArgs& a) {
+  HEARTH_CHECK(out0(a).dtype() == kBool, DTypeError, "output must be bool, got ", out0(a).dtype());
+  HEARTH_CPU_DISPATCH_ALL(in0(a).dtype(), "logical_not", {
+    using M = opmath_t<scalar_t>;
+    unary_apply<scalar_t, bool>(out0(a), in0(a), [](M x) -> bool { return !convert<bool>(x); });
+  });
+}
+
+void clamp_kernel(const KernelArgs& args) {
+  check_same_dtype("clamp", args);
+  const auto& c = *static_cast<const attrs::Clamp*>(args.attrs);
+  HEARTH_CPU_DISPATCH_NUMERIC(in0(args).dtype(), "clamp", {
+    using M = opmath_t<scalar_t>;
+    // min(max(x, lo), hi) as comparisons that are false for NaN, so a NaN input stays NaN and
+    // lo > hi gives hi everywhere, as in PyTorch.
+    const bool has_lo = c.min.has_value(), has_hi = c.max.has_value();
+    const M lo = has_lo ? scalar_as<scalar_t>(*c.min) : M(0);
+    const M hi = has_hi ? scalar_as<scalar_t>(*c.max) : M(0);
+    if (has_lo && has_hi) {
+      unary_apply<scalar_t, scalar_t>(out0(args), in0(args), [=](M x) -> M {
+        const M r = x < lo ? lo : x;
+        return r > hi ? hi : r;
+      });
+    } else if (has_lo) {
+      unary_apply<scalar_t, scalar_t>(out0(args), in0(args), [=](M x) -> M { return x < lo ? lo : x; });
+    } else if (has_hi) {
+      unary_apply<scalar_t, scalar_t>(out0(args), in0(args), [=](M x) -> M { return x > hi ? hi : x; });
+    } else {
+      unary_apply<scalar_t, scalar_t>(out0(args), in0(args), [](M x) -> M { return x; });
+    }
+  });
+}
+
+}  // namespace
+
+void register_unary(PluginRegistrar& r) {
+  r.kernel("neg", "cpu", neg_kernel);
+  r.kernel("abs", "cpu", abs_kernel);
+  r.kernel("exp", "cpu", exp_kernel);
+  r.kernel("log", "cpu", log_kernel);
+  r.kernel("sqrt", "cpu", sqrt_kernel);
+  r.kernel("rsqrt", "cpu", rsqrt_kernel);
+  r.kernel("relu", "cpu", relu_kernel);
+  r.kernel("sigmoid", "cpu", sigmoid_kernel);
+  r.kernel("tanh", "cpu", tanh_kernel);
+  r.kernel("gelu", "cpu", gelu_kernel);
+  r.kernel("logical_not", "cpu", logical_not_kernel);
+  r.kernel("clamp", "cpu", clamp_kernel);
+}
+
+}  // namespace hearth::cpu
