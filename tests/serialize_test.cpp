@@ -24,6 +24,22 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+/// Rewrites a saved file's hearth.devices metadata entry, keeping the data section as it is.
+void set_devices_metadata(const std::string& path, const std::string& value) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  auto header = nlohmann::json::parse(bytes.substr(8, n));
+  header["__metadata__"][kDevicesMetadataKey] = value;
+  std::string h = header.dump();
+  while ((h.size() % 8) != 0) h += ' ';
+  const uint64_t hn = h.size();
+  std::string out(reinterpret_cast<const char*>(&hn), 8);
+  out += h + bytes.substr(8 + n);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << out;
+}
+
 const ScalarType kAll[] = {kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kInt16, kInt8, kUInt8, kBool};
 }  // namespace
 
@@ -70,19 +86,8 @@ TEST(Safetensors, UnknownRecordedDeviceIsNoError) {
   TempDir dir;
   const std::string path = (dir.path / "cuda.safetensors").string();
   save_safetensors(path, {{"w", ones({2})}});
-  // Rewrite the metadata as if saved on a machine with CUDA: same layout, edited header.
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  uint64_t n;
-  std::memcpy(&n, bytes.data(), 8);
-  auto header = nlohmann::json::parse(bytes.substr(8, n));
-  header["__metadata__"][kDevicesMetadataKey] = R"({"w": "cuda:3"})";
-  std::string h = header.dump();
-  while ((h.size() % 8) != 0) h += ' ';
-  uint64_t hn = h.size();
-  std::string out(reinterpret_cast<const char*>(&hn), 8);
-  out += h + bytes.substr(8 + n);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << out;
+  // As if saved on a machine with CUDA.
+  set_devices_metadata(path, R"({"w": "cuda:3"})");
   SafetensorsContents c = load_safetensors(path);
   EXPECT_EQ(c.saved_devices.at("w"), "cuda:3");
   EXPECT_TRUE(c.tensors[0].second.is_cpu());
@@ -104,18 +109,7 @@ TEST(Safetensors, BadFilesAreFormatErrors) {
   // A bad hearth.devices entry names the field.
   const std::string path = (dir.path / "meta.safetensors").string();
   save_safetensors(path, {{"w", ones({1})}}, {});
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  uint64_t n;
-  std::memcpy(&n, bytes.data(), 8);
-  auto header = nlohmann::json::parse(bytes.substr(8, n));
-  header["__metadata__"][kDevicesMetadataKey] = "[1, 2]";
-  std::string h = header.dump();
-  while ((h.size() % 8) != 0) h += ' ';
-  uint64_t hn = h.size();
-  std::string out(reinterpret_cast<const char*>(&hn), 8);
-  out += h + bytes.substr(8 + n);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << out;
+  set_devices_metadata(path, "[1, 2]");
   try {
     load_safetensors(path);
     FAIL();

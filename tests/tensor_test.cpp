@@ -311,6 +311,17 @@ TEST(Overlap, InPlaceWriteIntoExpandedTensorRaises) {  // SEED G1
   EXPECT_EQ(c.sum().item<float>(), 24.f);
 }
 
+TEST(Overlap, PartialOverlapBetweenInputAndOutputRaises) {
+  Tensor x = arange(6, kFloat32);
+  EXPECT_THROW(x.index({Slice(1, None)}).add_(x.index({Slice(None, -1)})), ValueError);
+  Tensor m = arange(9, kFloat32).reshape({3, 3});
+  EXPECT_THROW(m.copy_(m.t()), ValueError);
+  // The same view, or disjoint parts of one storage, are fine.
+  EXPECT_NO_THROW(x.add_(x));
+  EXPECT_NO_THROW(x.index({Slice(0, 3)}).copy_(x.index({Slice(3, 6)})));
+  EXPECT_TRUE(equal(x.index({Slice(0, 3)}), x.index({Slice(3, 6)})));
+}
+
 // ---- SEED B3: dtype rules ----
 TEST(Dtypes, PromotionAndLossyInPlace) {  // SEED B3
   Tensor i = tensor({1, 2, 3});               // int64

@@ -147,6 +147,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   DimVector b = broadcast_shapes(sizes(), src.sizes());
   HEARTH_CHECK(IntArrayRef(b) == sizes(), ShapeError, "copy_: source of shape ", src.sizes(),
                " cannot be broadcast to the destination's shape ", sizes());
+  ops::check_no_partial_overlap(*this, src, "copy_");
   Tensor s = src.device() == device() ? src : src.to(device());
   static const OpHandle op = ops::op_handle("copy_");
   ops::call(op, device(), {s}, {*this});

@@ -59,6 +59,7 @@ Tensor& binary_inplace(const OpHandle& op, BinKind kind, Tensor& self, const Oth
   ScalarType common;
   if constexpr (std::is_same_v<Other, Tensor>) {
     ops::common_device(op.name().c_str(), {&self, &other});
+    ops::check_no_partial_overlap(self, other, op.name().c_str());
     DimVector shape = broadcast_shapes(self.sizes(), other.sizes());
     HEARTH_CHECK(IntArrayRef(shape) == self.sizes(), ShapeError, "output with shape ", self.sizes(),
                  " doesn't match the broadcast shape ", IntArrayRef(shape));

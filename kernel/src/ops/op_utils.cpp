@@ -58,6 +58,24 @@ void check_no_internal_overlap(const Tensor& t, const char* op) {
   }
 }
 
+void check_no_partial_overlap(const Tensor& out, const Tensor& in, const char* op) {
+  if (out.impl()->storage().get() != in.impl()->storage().get() || out.numel() == 0 || in.numel() == 0) return;
+  auto range = [](const Tensor& t) {
+    int64_t last = t.storage_offset();
+    for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+    return std::pair<int64_t, int64_t>(t.storage_offset(), last);
+  };
+  auto [ob, oe] = range(out);
+  auto [ib, ie] = range(in);
+  if (oe < ib || ie < ob) return;  // disjoint parts of one storage
+  const bool same_view = out.storage_offset() == in.storage_offset() && out.sizes() == in.sizes() &&
+                         out.strides() == in.strides() && out.dtype() == in.dtype();
+  HEARTH_CHECK(same_view, ValueError, op,
+               ": unsupported operation: some elements of the input tensor and the written-to tensor refer to a "
+               "single memory location (input ", in.sizes(), " strides ", in.strides(), ", output ", out.sizes(),
+               " strides ", out.strides(), "). Please clone() the input first.");
+}
+
 void call(const OpHandle& op, Device device, std::initializer_list<Tensor> inputs,
           std::initializer_list<Tensor> outputs, const void* attrs) {
   KernelArgs a;

@@ -24,6 +24,10 @@ int64_t wrap_dim(int64_t dim, int64_t ndim);
 /// elements (e.g. after expand), suggesting clone().
 void check_no_internal_overlap(const Tensor& t, const char* op);
 
+/// Raises if `in` and `out` share memory without being the same view (e.g. x[1:].add_(x[:-1])
+/// or x.copy_(x.t())): the kernel would read elements it has already overwritten.
+void check_no_partial_overlap(const Tensor& out, const Tensor& in, const char* op);
+
 /// Calls `op` with the given inputs and outputs on `device`.
 void call(const OpHandle& op, Device device, std::initializer_list<Tensor> inputs,
           std::initializer_list<Tensor> outputs, const void* attrs = nullptr);
