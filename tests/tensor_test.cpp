@@ -439,3 +439,59 @@ TEST(Tensor, VersionCounterSharedByViewsAndDetach) {  // SEED B6
   EXPECT_FALSE(shares_storage(c, t));
   EXPECT_EQ(c._version(), 0u);
 }
+
+// ---- opaque backend layouts (DESIGN "Tensors") ----
+namespace {
+/// A stand-in for a backend's private layout: float32 elements stored in reverse order.
+class ReversedLayout final : public OpaqueLayout {
+ public:
+  std::string name() const override { return "test:reversed"; }
+  DeviceTypeId device_type() const override { return kCPUType; }
+  size_t nbytes(IntArrayRef sizes, ScalarType dtype) const override {
+    return static_cast<size_t>(checked_numel(sizes)) * hearth::element_size(dtype);
+  }
+  void to_strided(const void* src, void* dst, IntArrayRef sizes, ScalarType) const override {
+    const int64_t n = checked_numel(sizes);
+    const float* s = static_cast<const float*>(src);
+    float* d = static_cast<float*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = s[n - 1 - i];
+    ++conversions;
+  }
+  mutable int conversions = 0;
+};
+
+Tensor make_reversed(const std::shared_ptr<ReversedLayout>& layout) {
+  // Storage holds 5,4,3,2,1,0: logically the tensor is arange(6).reshape(2,3).
+  Tensor t = tensor({5.f, 4.f, 3.f, 2.f, 1.f, 0.f}).view({2, 3});
+  t.impl()->set_opaque_layout(layout);
+  return t;
+}
+}  // namespace
+
+TEST(OpaqueLayout, ConvertedWhenAnythingElseTouchesIt) {
+  auto layout = std::make_shared<ReversedLayout>();
+  const Tensor expect = arange(6, kFloat32).view({2, 3});
+  // Metadata that does not need strides leaves it alone.
+  Tensor a = make_reversed(layout);
+  EXPECT_TRUE(a.has_opaque_layout());
+  EXPECT_EQ(a.sizes(), IntArrayRef({2, 3}));
+  EXPECT_EQ(a.numel(), 6);
+  EXPECT_EQ(layout->conversions, 0);
+  // strides(), data_ptr(), views, ops and device moves each see the strided values.
+  for (auto use : std::vector<std::function<Tensor(const Tensor&)>>{
+           [](const Tensor& t) { (void)t.strides(); return t; },
+           [](const Tensor& t) { (void)t.data_ptr(); return t; },
+           [](const Tensor& t) { return t.t().contiguous().t(); },
+           [](const Tensor& t) { return t.add(zeros({2, 3})); },
+           [](const Tensor& t) { return t.to(Device("testdev")).cpu(); },
+       }) {
+    Tensor t = make_reversed(layout);
+    const uint32_t version = t._version();
+    Tensor r = use(t);
+    EXPECT_FALSE(t.has_opaque_layout());
+    EXPECT_EQ(t._version(), version);  // converting is not a write
+    EXPECT_TRUE(t.is_contiguous());
+    EXPECT_TRUE(equal(r, expect));
+  }
+  EXPECT_EQ(layout->conversions, 5);
+}
