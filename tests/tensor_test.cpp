@@ -421,6 +421,9 @@ TEST(Tensor, ItemAndPrinting) {
   EXPECT_EQ(tensor({true, false}).toString(), "tensor([ True, False])");
   EXPECT_EQ(scalar_tensor(2.5).toString(), "tensor(2.5000)");
   EXPECT_EQ(zeros({0}).toString(), "tensor([])");
+  EXPECT_EQ(arange(2000).toString(), "tensor([   0,    1,    2,  ..., 1997, 1998, 1999])");
+  EXPECT_EQ(arange(2000).view({2, 1000}).toString(),
+            "tensor([[   0,    1,    2,  ...,  997,  998,  999],\n        [1000, 1001, 1002,  ..., 1997, 1998, 1999]])");
   EXPECT_EQ(ones({2}, Device("testdev")).toString(), "tensor([1., 1.], device='testdev:0')");
 }
 

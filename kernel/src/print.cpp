@@ -33,27 +33,46 @@ std::string fmt_value(double v, const Fmt& f) {
   return buf;
 }
 
-void print_rec(std::ostringstream& os, const std::vector<double>& vals, IntArrayRef sizes, size_t dim, size_t& pos,
-               const Fmt& f, int indent) {
+// PyTorch's print options: summarize tensors of more than 1000 elements, showing 3 items at
+// each edge of every long dim.
+constexpr int64_t kThreshold = 1000, kEdge = 3;
+
+/// Indices of dim d to print; -1 marks the "..." gap.
+std::vector<int64_t> shown(int64_t n, bool summarize) {
+  std::vector<int64_t> idx;
+  if (summarize && n > 2 * kEdge) {
+    for (int64_t i = 0; i < kEdge; ++i) idx.push_back(i);
+    idx.push_back(-1);
+    for (int64_t i = n - kEdge; i < n; ++i) idx.push_back(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) idx.push_back(i);
+  }
+  return idx;
+}
+
+void print_rec(std::ostringstream& os, const std::vector<double>& vals, IntArrayRef sizes, const DimVector& strides,
+               size_t dim, int64_t offset, const Fmt& f, int indent, bool summarize) {
   if (sizes.empty()) {
-    os << fmt_value(vals[pos++], f);
+    os << fmt_value(vals[static_cast<size_t>(offset)], f);
     return;
   }
   os << '[';
-  const int64_t n = sizes[dim];
-  for (int64_t i = 0; i < n; ++i) {
+  bool first = true;
+  for (int64_t i : shown(sizes[dim], summarize)) {
     if (dim + 1 == sizes.size()) {
-      std::string s = fmt_value(vals[pos++], f);
-      if (i) os << ", ";
+      if (!first) os << ", ";
+      std::string s = i < 0 ? "..." : fmt_value(vals[static_cast<size_t>(offset + i * strides[dim])], f);
       os << std::string(static_cast<size_t>(std::max<int>(0, f.width - static_cast<int>(s.size()))), ' ') << s;
     } else {
-      if (i) {
+      if (!first) {
         os << ',';
         for (size_t k = dim + 1; k < sizes.size(); ++k) os << '\n';
         os << std::string(static_cast<size_t>(indent + static_cast<int>(dim) + 1), ' ');
       }
-      print_rec(os, vals, sizes, dim + 1, pos, f, indent);
+      if (i < 0) os << "...";
+      else print_rec(os, vals, sizes, strides, dim + 1, offset + i * strides[dim], f, indent, summarize);
     }
+    first = false;
   }
   os << ']';
 }
@@ -86,11 +105,10 @@ std::string Tensor::toString() const {
   for (double v : vals) f.width = std::max<int>(f.width, static_cast<int>(fmt_value(v, f).size()));
   std::ostringstream os;
   os << "tensor(";
-  size_t pos = 0;
   if (numel() == 0) {
     os << "[]";
   } else {
-    print_rec(os, vals, sizes(), 0, pos, f, 7);
+    print_rec(os, vals, sizes(), contiguous_strides(sizes()), 0, 0, f, 7, numel() > kThreshold);
   }
   // The suffix PyTorch prints when the dtype is not the one inferred from the values.
   const bool implied = dtype() == default_dtype() || dtype() == kInt64 || dtype() == kBool;
