@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -183,7 +184,13 @@ void usage(std::ostream& os) {
 
 }  // namespace
 
+/// Ctrl-C: exit 130 without running destructors of half-finished work (docs/cli.md).
+extern "C" void on_interrupt(int) { std::_Exit(130); }
+
 int main(int argc, char** argv) {
+  // Never die on a signal: a closed pipe (`hearth plugins | head`) becomes a write error.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGINT, on_interrupt);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
     usage(std::cerr);

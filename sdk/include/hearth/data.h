@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -324,7 +325,8 @@ class DataLoader {
   std::map<size_t, Result> results_;
   size_t dispatched_ = 0, consumed_ = 0;
   uint64_t generation_ = 0;
-  bool stop_ = false, started_ = false;
+  std::atomic<bool> stop_{false};  // read by workers between samples: prompt shutdown
+  bool started_ = false;
   std::vector<std::thread> workers_;
 };
 

@@ -3,6 +3,7 @@
 
 #include "hearth/device.h"
 #include "hearth/dispatcher.h"
+#include "hearth/data.h"
 #include "hearth/dtype.h"
 #include "hearth/error.h"
 #include "hearth/functions.h"

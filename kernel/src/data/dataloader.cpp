@@ -1,0 +1,138 @@
+// DataLoader: worker threads make whole batches; results are delivered in batch order, so the
+// stream is identical for any num_workers (SEED C1, C3; docs/data.md).
+#include "hearth/data.h"
+
+namespace hearth::data {
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), opt_(std::move(options)) {
+  HEARTH_CHECK(dataset_, ValueError, "DataLoader: no dataset");
+  HEARTH_CHECK(opt_.prefetch_factor > 0, ValueError, "DataLoader: prefetch_factor must be > 0");
+  if (opt_.batch_sampler) {
+    batches_sampler_ = opt_.batch_sampler;
+  } else {
+    std::shared_ptr<const Sampler> s = opt_.sampler;
+    if (!s && opt_.shuffle) s = std::make_shared<RandomSampler>(dataset_->size(), opt_.seed);
+    if (!s) s = std::make_shared<SequentialSampler>(dataset_->size());
+    batches_sampler_ = std::make_shared<BatchSampler>(s, opt_.batch_size, opt_.drop_last);
+  }
+  if (!opt_.collate) opt_.collate = default_collate;
+}
+
+DataLoader::~DataLoader() { stop_workers(); }
+
+size_t DataLoader::size() const { return batches_sampler_->size(); }
+
+Batch DataLoader::make_batch(const std::vector<int64_t>& idx, uint64_t epoch) const {
+  std::vector<Example> ex;
+  ex.reserve(idx.size());
+  for (int64_t i : idx) {
+    if (stop_.load(std::memory_order_relaxed)) return {};  // loader is going away; result is dropped
+    try {
+      HEARTH_CHECK(i >= 0 && static_cast<size_t>(i) < dataset_->size(), IndexError, "sampler gave index ",
+                   i, " but the dataset has ", dataset_->size(), " samples");
+      Example e = dataset_->get(static_cast<size_t>(i));
+      if (opt_.transform) e.data = opt_.transform->apply(e.data, opt_.seed, epoch, static_cast<uint64_t>(i));
+      ex.push_back(std::move(e));
+    } catch (const SampleError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SampleError(i, std::current_exception(),
+                        detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): ", e.what()));
+    } catch (...) {
+      throw SampleError(i, std::current_exception(),
+                        detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): unknown exception"));
+    }
+  }
+  return opt_.collate(ex, idx);
+}
+
+void DataLoader::reset() {
+  const uint64_t epoch = next_epoch_++;
+  auto batches = batches_sampler_->batches(epoch);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    epoch_ = epoch;
+    batches_ = std::move(batches);
+    results_.clear();
+    dispatched_ = consumed_ = 0;
+    ++generation_;
+    started_ = true;
+  }
+  if (opt_.num_workers > 0 && workers_.empty()) start_workers();
+  work_cv_.notify_all();
+}
+
+std::optional<Batch> DataLoader::next() {
+  if (!started_) reset();
+  if (opt_.num_workers == 0) {
+    if (consumed_ >= batches_.size()) return std::nullopt;
+    return make_batch(batches_[consumed_++], epoch_);
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  if (consumed_ >= batches_.size()) {
+    lk.unlock();
+    if (!opt_.persistent_workers) stop_workers();
+    return std::nullopt;
+  }
+  auto ready = [&] { return results_.count(consumed_) > 0; };
+  if (opt_.timeout.count() > 0) {
+    if (!done_cv_.wait_for(lk, opt_.timeout, ready))
+      throw TimeoutError(hearth::detail::str("DataLoader: batch ", consumed_, " of epoch ", epoch_,
+                                             " not ready after ", opt_.timeout.count(), " ms"));
+  } else {
+    done_cv_.wait(lk, ready);
+  }
+  auto node = results_.extract(consumed_);
+  ++consumed_;
+  lk.unlock();
+  work_cv_.notify_all();  // a slot in the prefetch window opened
+  if (node.mapped().error) std::rethrow_exception(node.mapped().error);
+  return std::move(node.mapped().batch);
+}
+
+void DataLoader::start_workers() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = false;
+  }
+  for (size_t w = 0; w < opt_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void DataLoader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void DataLoader::worker_loop() {
+  const size_t window = opt_.num_workers * opt_.prefetch_factor;
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] {
+      return stop_ || (dispatched_ < batches_.size() && dispatched_ < consumed_ + window);
+    });
+    if (stop_) return;
+    const size_t b = dispatched_++;
+    const uint64_t gen = generation_, epoch = epoch_;
+    std::vector<int64_t> idx = batches_[b];
+    lk.unlock();
+    Result r;
+    try {
+      r.batch = make_batch(idx, epoch);
+    } catch (...) {
+      r.error = std::current_exception();
+    }
+    lk.lock();
+    if (gen == generation_ && !stop_) {  // else the epoch was abandoned: drop the result
+      results_.emplace(b, std::move(r));
+      done_cv_.notify_all();
+    }
+  }
+}
+
+}  // namespace hearth::data
