@@ -35,8 +35,10 @@ Tensor binary(const OpHandle& op, BinKind kind, const Tensor& a, const Tensor& b
   const ScalarType compute = compute_dtype_for(kind, result_type(a, b));
   DimVector shape = broadcast_shapes(a.sizes(), b.sizes());
   Tensor out = new_tensor(shape, out_dtype_for(kind, compute), dev);
-  const Tensor ac = a.dtype() == compute ? a : a.to(compute);
-  const Tensor bc = b.dtype() == compute ? b : b.to(compute);
+  // References, not copies, on the common path: each handle copy is an atomic inc/dec pair.
+  Tensor conv_a, conv_b;
+  const Tensor& ac = a.dtype() == compute ? a : (conv_a = a.to(compute));
+  const Tensor& bc = b.dtype() == compute ? b : (conv_b = b.to(compute));
   call(op, dev, {ac, bc}, {out}, &at);
   return out;
 }
@@ -44,7 +46,8 @@ Tensor binary(const OpHandle& op, BinKind kind, const Tensor& a, const Tensor& b
 Tensor binary_scalar(const OpHandle& op, BinKind kind, const Tensor& a, const Scalar& s, attrs::Binary& at) {
   const ScalarType compute = compute_dtype_for(kind, result_type(a, s));
   Tensor out = new_tensor(a.sizes(), out_dtype_for(kind, compute), a.device());
-  const Tensor ac = a.dtype() == compute ? a : a.to(compute);
+  Tensor conv_a;
+  const Tensor& ac = a.dtype() == compute ? a : (conv_a = a.to(compute));
   at.rhs_is_scalar = true;
   at.scalar = s;
   call(op, a.device(), {ac}, {out}, &at);
