@@ -498,3 +498,24 @@ TEST(OpaqueLayout, ConvertedWhenAnythingElseTouchesIt) {
   }
   EXPECT_EQ(layout->conversions, 5);
 }
+
+TEST(Memory, HostCachingAllocatorReusesLargeBlocks) {  // SEED F3
+  const Device cpu(kCPUType);
+  empty_cache(cpu);
+  const MemoryStats before = memory_stats(cpu);
+  void* first;
+  {
+    Tensor big = empty({1 << 20}, kFloat32);  // 4 MiB
+    first = big.data_ptr();
+    EXPECT_GE(memory_stats(cpu).allocated, before.allocated + (size_t{4} << 20));
+    EXPECT_GE(memory_stats(cpu).peak, memory_stats(cpu).allocated);
+  }
+  const MemoryStats freed = memory_stats(cpu);
+  EXPECT_EQ(freed.allocated, before.allocated);
+  EXPECT_GE(freed.reserved, freed.allocated + (size_t{4} << 20));  // kept in the cache
+  Tensor again = empty({1 << 20}, kFloat32);
+  EXPECT_EQ(again.data_ptr(), first);  // served from the cache: no new page faults
+  again = Tensor();
+  empty_cache(cpu);
+  EXPECT_EQ(memory_stats(cpu).reserved, memory_stats(cpu).allocated);
+}

@@ -74,6 +74,8 @@ class DeviceInterface {
   /// Page-locked host memory for fast transfers; nullptr where the device has none.
   virtual void* allocate_pinned(size_t nbytes) { (void)nbytes; return nullptr; }
   virtual void free_pinned(void* ptr) noexcept { (void)ptr; }
+  /// Returns cached, unused memory to the system (SEED F3); no-op without a cache.
+  virtual void empty_cache(int index) { (void)index; }
 };
 
 /// Registers a device type; throws PluginError if the name is taken. Plugins call this
@@ -88,5 +90,9 @@ std::vector<std::string> device_type_names();
 
 /// Waits for all work queued on `d` (SEED E1: time device work only after this).
 void synchronize(Device d);
+/// Allocated / reserved / peak bytes of a device (SEED F3, F7).
+MemoryStats memory_stats(Device d);
+/// Frees the device allocator's cached blocks (like torch.cuda.empty_cache()).
+void empty_cache(Device d);
 
 }  // namespace hearth
