@@ -11,7 +11,8 @@ case "$mode" in run|test) ;; *) echo "usage: $0 run|test" >&2; exit 2 ;; esac
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libdnnl-dev libboost1.74-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      libtorch-dev libopenblas0-openmp)
+      libtorch-dev libopenblas0-openmp
+      dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -287,3 +287,52 @@ TEST(Samplers, WeightedAndBatch) {
 TEST(DataLoader, UnknownDatasetSpecNamesRegistered) {
   EXPECT_THROW(load_dataset("no-such-set", true), ValueError);
 }
+
+TEST(DataLoader, AbandonedEpochThenFullEpochAndSetEpoch) {
+  DataLoaderOptions o;
+  o.batch_size = 3;
+  o.shuffle = true;
+  o.num_workers = 3;
+  o.seed = 11;
+  DataLoader dl(make_ds(20), o);
+  for (const Batch& b : dl) { (void)b; break; }  // epoch 0, abandoned after one batch
+  EXPECT_EQ(dl.epoch(), 0u);
+  std::vector<int64_t> seen;
+  for (const Batch& b : dl) seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+  EXPECT_EQ(dl.epoch(), 1u);
+  EXPECT_EQ(seen, RandomSampler(20, 11).indices(1));
+  dl.set_epoch(7);
+  auto b = *dl.begin();
+  EXPECT_EQ(dl.epoch(), 7u);
+  auto want = RandomSampler(20, 11).indices(7);
+  EXPECT_EQ(b.indices, std::vector<int64_t>(want.begin(), want.begin() + 3));
+}
+
+TEST(DataLoader, BadSamplerIndexIsSampleError) {
+  DataLoaderOptions o;
+  o.batch_size = 2;
+  o.sampler = std::make_shared<SubsetRandomSampler>(std::vector<int64_t>{0, 99}, 1);
+  DataLoader dl(make_ds(4), o);
+  try {
+    dl.next();
+    ADD_FAILURE();
+  } catch (const SampleError& e) {
+    EXPECT_EQ(e.index(), 99);
+  }
+}
+
+TEST(DataLoader, PinMemoryIsNoOpWithoutPinnedAllocator) {
+  DataLoaderOptions o;
+  o.batch_size = 4;
+  o.num_workers = 2;
+  o.pin_memory = true;
+  o.pin_device = Device("testdev");
+  DataLoader dl(make_ds(8), o);
+  size_t n = 0;
+  for (const Batch& b : dl) {
+    EXPECT_TRUE(b.data.is_cpu());
+    EXPECT_EQ(b.data.size(0), 4);
+    ++n;
+  }
+  EXPECT_EQ(n, 2u);
+}

@@ -117,9 +117,11 @@ struct Registry {
   DeviceInterface* ifaces[kMaxDeviceTypes] = {};
   std::atomic<int> count{0};
   Registry() {
-    static CpuDevice cpu;
+    // Never destroyed: tensors freed during static destruction still need it, and its cached
+    // blocks stay reachable (no leak reports at exit).
+    static CpuDevice* cpu = new CpuDevice();
     names[0] = "cpu";
-    ifaces[0] = &cpu;
+    ifaces[0] = cpu;
     count.store(1);
   }
 };

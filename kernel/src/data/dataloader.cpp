@@ -2,6 +2,10 @@
 // stream is identical for any num_workers (SEED C1, C3; docs/data.md).
 #include "hearth/data.h"
 
+#include <cstring>
+
+#include "hearth/functions.h"
+
 namespace hearth::data {
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
@@ -44,7 +48,23 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& idx, uint64_t epoch) co
                         detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): unknown exception"));
     }
   }
-  return opt_.collate(ex, idx);
+  Batch b = opt_.collate(ex, idx);
+  if (opt_.pin_memory && !opt_.pin_device.is_cpu()) {
+    b.data = pin(b.data);
+    b.target = pin(b.target);
+  }
+  return b;
+}
+
+Tensor DataLoader::pin(const Tensor& t) const {
+  if (!t.defined() || !t.is_cpu()) return t;
+  DeviceInterface& dev = device_interface(opt_.pin_device.type());
+  const size_t n = std::max<size_t>(t.nbytes(), 1);
+  void* p = dev.allocate_pinned(n);
+  if (!p) return t;  // the device has no pinned memory: pinning is a no-op
+  Tensor src = t.contiguous();
+  std::memcpy(p, src.data_ptr(), t.nbytes());
+  return from_blob(p, t.sizes(), [&dev](void* q) { dev.free_pinned(q); }, t.options());
 }
 
 void DataLoader::reset() {

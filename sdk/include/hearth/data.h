@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "hearth/device.h"
 #include "hearth/error.h"
 #include "hearth/generator.h"
 #include "hearth/tensor.h"
@@ -259,7 +260,10 @@ struct DataLoaderOptions {
   size_t prefetch_factor = 2;   ///< batches in flight per worker
   std::chrono::milliseconds timeout{0};  ///< 0: wait forever for a batch
   bool persistent_workers = false;       ///< keep worker threads between epochs
-  bool pin_memory = false;      ///< accepted; a no-op until device plugins offer pinned memory
+  /// Copy each batch into page-locked host memory from pin_device's plugin (allocate_pinned),
+  /// for fast transfers to it; a no-op where that device offers none or pin_device is cpu.
+  bool pin_memory = false;
+  Device pin_device = Device(kCPUType);
   uint64_t seed = 0;            ///< base seed of shuffling and of transforms (SEED C3)
   std::shared_ptr<const Transform> transform;  ///< applied to each Example's data
   CollateFn collate;            ///< default_collate if empty
@@ -309,6 +313,7 @@ class DataLoader {
     std::exception_ptr error;
   };
   Batch make_batch(const std::vector<int64_t>& idx, uint64_t epoch) const;
+  Tensor pin(const Tensor& t) const;
   void start_workers();
   void stop_workers();
   void worker_loop();
