@@ -35,14 +35,10 @@ class CpuDevice final : public DeviceInterface {
       p = take_cached(n);
       if (!p) {
         p = std::aligned_alloc(kHuge, n);
-        if (p) {
-          ::madvise(p, n, MADV_HUGEPAGE);  // a hint; fine if THP is off
-          reserved_.fetch_add(n, std::memory_order_relaxed);
-        }
+        if (p) ::madvise(p, n, MADV_HUGEPAGE);  // a hint; fine if THP is off
       }
     } else {
       p = std::aligned_alloc(64, n);
-      if (p) reserved_.fetch_add(n, std::memory_order_relaxed);
     }
     HEARTH_CHECK(p != nullptr, ValueError, "cpu: out of memory allocating ", nbytes, " bytes");
     size_t now = allocated_.fetch_add(n, std::memory_order_relaxed) + n;
@@ -54,7 +50,6 @@ class CpuDevice final : public DeviceInterface {
     const size_t n = rounded(nbytes);
     allocated_.fetch_sub(n, std::memory_order_relaxed);
     if (n >= kLarge && put_cached(p, n)) return;
-    reserved_.fetch_sub(n, std::memory_order_relaxed);
     std::free(p);
   }
   void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
@@ -64,18 +59,16 @@ class CpuDevice final : public DeviceInterface {
   MemoryStats memory_stats(int) const override {
     MemoryStats s;
     s.allocated = allocated_.load(std::memory_order_relaxed);
-    s.reserved = reserved_.load(std::memory_order_relaxed);
+    // Reserved = live blocks + the cache; derived so the small-block path stays two atomics.
+    s.reserved = s.allocated + cached_bytes_.load(std::memory_order_relaxed);
     s.peak = peak_.load(std::memory_order_relaxed);
     return s;
   }
   void empty_cache(int) override {
     std::lock_guard<std::mutex> g(mu_);
-    for (auto& [n, p] : cache_) {
-      std::free(p);
-      reserved_.fetch_sub(n, std::memory_order_relaxed);
-    }
+    for (auto& [n, p] : cache_) std::free(p);
     cache_.clear();
-    cached_bytes_ = 0;
+    cached_bytes_.store(0, std::memory_order_relaxed);
   }
 
  private:
@@ -90,25 +83,25 @@ class CpuDevice final : public DeviceInterface {
     if (it == cache_.end()) return nullptr;
     void* p = it->second;
     cache_.erase(it);
-    cached_bytes_ -= n;
+    cached_bytes_.fetch_sub(n, std::memory_order_relaxed);
     return p;
   }
   bool put_cached(void* p, size_t n) noexcept {
     std::lock_guard<std::mutex> g(mu_);
-    if (cached_bytes_ + n > kCacheLimit) return false;
+    if (cached_bytes_.load(std::memory_order_relaxed) + n > kCacheLimit) return false;
     try {
       cache_.emplace(n, p);
     } catch (...) {
       return false;
     }
-    cached_bytes_ += n;
+    cached_bytes_.fetch_add(n, std::memory_order_relaxed);
     return true;
   }
 
-  std::atomic<size_t> allocated_{0}, peak_{0}, reserved_{0};
+  std::atomic<size_t> allocated_{0}, peak_{0};
   std::mutex mu_;
   std::multimap<size_t, void*> cache_;
-  size_t cached_bytes_ = 0;
+  std::atomic<size_t> cached_bytes_{0};  // written under mu_, read by memory_stats
 };
 
 struct Registry {
