@@ -1,5 +1,5 @@
 // Joining (cat, stack) and indexing ops (index_select, gather, scatter, masked_select,
-// nonzero). cat is composite: each input is copied into a narrow() view of the output.
+// nonzero). cat uses the backend's kernel if it has one, else copies into narrow() views.
 #include "hearth/op_attrs.h"
 #include "op_utils.h"
 
@@ -42,6 +42,23 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   }
   shape[d] = total;
   Tensor out = ops::new_tensor(shape, dt, ref.device());
+  // One kernel call where the backend has a cat kernel; otherwise copies into narrow() views.
+  static const OpHandle cat_op = find_op("cat");
+  if (cat_op.has_kernel(out.device().type())) {
+    std::vector<Tensor> ins;
+    ins.reserve(parts.size());
+    for (const Tensor* t : parts) ins.push_back(*t);
+    attrs::Cat at{d};
+    KernelArgs args;
+    args.inputs = ins.data();
+    args.num_inputs = ins.size();
+    args.outputs = &out;
+    args.num_outputs = 1;
+    args.attrs = &at;
+    args.device = out.device();
+    cat_op.call(args);
+    return out;
+  }
   int64_t off = 0;
   for (const Tensor* t : parts) {
     out.narrow(d, off, t->size(d)).copy_(*t);

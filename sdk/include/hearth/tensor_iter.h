@@ -43,7 +43,6 @@ class StridedIter {
   int ndim() const { return ndim_; }
   /// Byte stride of operand k in the innermost (run) dim.
   int64_t inner_stride(int k) const { return ndim_ ? strides_[k][0] : 0; }
-  bool is_contiguous_run(int k, int64_t elsize) const { return ndim_ <= 1 && (ndim_ == 0 || strides_[k][0] == elsize); }
 
   /// Calls f(char* ptrs[], const int64_t inner_strides[], int64_t count) for runs covering
   /// linear indices [begin, end).
