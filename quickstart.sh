@@ -12,6 +12,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libdnnl-dev libboost1.74-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libtorch-dev libopenblas0-openmp
+      libhdf5-dev graphviz
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,6 +2,8 @@
 #include "hearth/error.h"
 
 #include <cstring>
+#include <iostream>
+#include <mutex>
 
 namespace hearth {
 namespace {
@@ -31,6 +33,31 @@ std::string format_error(const char* file, int line, const std::string& msg) {
   return out;
 }
 }  // namespace detail
+
+namespace {
+std::mutex g_warn_mu;
+WarningHandler& warning_handler() {
+  static WarningHandler h;  // empty = print to stderr
+  return h;
+}
+}  // namespace
+
+WarningHandler set_warning_handler(WarningHandler handler) {
+  std::lock_guard<std::mutex> g(g_warn_mu);
+  WarningHandler prev = std::move(warning_handler());
+  warning_handler() = std::move(handler);
+  return prev;
+}
+
+void warn(const std::string& message) {
+  WarningHandler h;
+  {
+    std::lock_guard<std::mutex> g(g_warn_mu);
+    h = warning_handler();
+  }
+  if (h) h(message);
+  else std::cerr << "hearth: warning: " << message << std::endl;
+}
 
 OpNameGuard::OpNameGuard(const char* name) noexcept : prev_(t_current_op) { t_current_op = name; }
 OpNameGuard::~OpNameGuard() { t_current_op = prev_; }

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "autograd/internal.h"
 #include "hearth/functions.h"
 #include "hearth/op_attrs.h"
 #include "ops/op_utils.h"
@@ -10,7 +11,16 @@ namespace hearth {
 
 using ops::new_tensor;
 
-Tensor empty(IntArrayRef sizes, const TensorOptions& o) { return new_tensor(sizes, o.dtype(), o.device()); }
+namespace {
+/// TensorOptions::requires_grad: applied last, once the values are written (a leaf that
+/// requires grad may not be written in place).
+Tensor with_grad(Tensor t, const TensorOptions& o) {
+  if (o.requires_grad()) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor empty(IntArrayRef sizes, const TensorOptions& o) { return with_grad(new_tensor(sizes, o.dtype(), o.device()), o); }
 
 Tensor empty_strided(IntArrayRef sizes, IntArrayRef strides, const TensorOptions& o) {
   HEARTH_CHECK(sizes.size() == strides.size(), ShapeError, "empty_strided: sizes ", sizes, " and strides ", strides,
@@ -24,14 +34,14 @@ Tensor empty_strided(IntArrayRef sizes, IntArrayRef strides, const TensorOptions
   }
   const size_t bytes = empty_t ? 0 : static_cast<size_t>(max_index + 1) * element_size(o.dtype());
   auto storage = detail::make_intrusive<StorageImpl>(bytes, o.device());
-  return Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, strides, 0));
+  return with_grad(Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, strides, 0)), o);
 }
 
 Tensor full(IntArrayRef sizes, const Scalar& value, const TensorOptions& o) {
   TensorOptions opts = o.dtype_opt() ? o : o.dtype(value.dtype());
-  Tensor t = empty(sizes, opts);
+  Tensor t = new_tensor(sizes, opts.dtype(), opts.device());
   t.fill_(value);
-  return t;
+  return with_grad(t, o);
 }
 Tensor zeros(IntArrayRef sizes, const TensorOptions& o) { return full(sizes, 0, o.dtype(o.dtype())); }
 Tensor ones(IntArrayRef sizes, const TensorOptions& o) { return full(sizes, 1, o.dtype(o.dtype())); }
@@ -41,7 +51,7 @@ TensorOptions like(const Tensor& t, const TensorOptions& o) {
   TensorOptions r = t.options();
   if (o.dtype_opt()) r = r.dtype(*o.dtype_opt());
   if (o.has_device()) r = r.device(o.device());
-  return r;
+  return r.requires_grad(o.requires_grad());
 }
 }  // namespace
 
@@ -71,29 +81,29 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, const 
   } else {
     n = static_cast<int64_t>(std::ceil((e - s) / st));
   }
-  Tensor t = empty({n}, opts);
+  Tensor t = new_tensor({n}, opts.dtype(), opts.device());
   attrs::Range a{s, e, st, n, false};
   static const OpHandle op = ops::op_handle("range_fill_");
   ops::call(op, t.device(), {}, {t}, &a);
-  return t;
+  return with_grad(t, o);
 }
 
 Tensor linspace(double start, double end, int64_t steps, const TensorOptions& o) {
   HEARTH_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
-  Tensor t = empty({steps}, o);
+  Tensor t = new_tensor({steps}, o.dtype(), o.device());
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   attrs::Range a{start, end, step, steps, true};
   static const OpHandle op = ops::op_handle("range_fill_");
   ops::call(op, t.device(), {}, {t}, &a);
-  return t;
+  return with_grad(t, o);
 }
 
 Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
   const int64_t m = m_opt.value_or(n);
   HEARTH_CHECK(n >= 0 && m >= 0, ValueError, "eye: n and m must be non-negative, got ", n, ", ", m);
-  Tensor t = zeros({n, m}, o);
+  Tensor t = zeros({n, m}, o.requires_grad(false));
   if (n > 0 && m > 0) t.diagonal().fill_(1);  // a view: eye is composite
-  return t;
+  return with_grad(t, o);
 }
 
 namespace {
@@ -106,8 +116,10 @@ Tensor& random_fill(const char* opname, Tensor& t, double a, double b, Generator
   r.a = a;
   r.b = b;
   ops::check_no_internal_overlap(t, opname);
+  if (is_grad_enabled()) autograd::check_inplace(t, false, opname);
   ops::call(find_op(opname), t.device(), {}, {t}, &r);
   t.impl()->bump_version();
+  autograd::internal::rebase_constant(t, opname);
   return t;
 }
 }  // namespace
@@ -126,26 +138,30 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
 }
 
 Tensor rand(IntArrayRef sizes, const TensorOptions& o, Generator* gen) {
-  Tensor t = empty(sizes, o);
-  return uniform_(t, 0.0, 1.0, gen);
+  Tensor t = empty(sizes, o.requires_grad(false));
+  uniform_(t, 0.0, 1.0, gen);
+  return with_grad(t, o);
 }
 
 Tensor randn(IntArrayRef sizes, const TensorOptions& o, Generator* gen) {
-  Tensor t = empty(sizes, o);
-  return normal_(t, 0.0, 1.0, gen);
+  Tensor t = empty(sizes, o.requires_grad(false));
+  normal_(t, 0.0, 1.0, gen);
+  return with_grad(t, o);
 }
 
 Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, const TensorOptions& o, Generator* gen) {
   HEARTH_CHECK(low < high, ValueError, "randint: random_ expects 'from' to be less than 'to', but got from=", low,
                " >= to=", high);
-  Tensor t = empty(sizes, o.dtype_opt() ? o : o.dtype(kInt64));
-  return random_fill("randint_", t, static_cast<double>(low), static_cast<double>(high), gen);
+  Tensor t = empty(sizes, (o.dtype_opt() ? o : o.dtype(kInt64)).requires_grad(false));
+  random_fill("randint_", t, static_cast<double>(low), static_cast<double>(high), gen);
+  return with_grad(t, o);
 }
 
 Tensor randperm(int64_t n, const TensorOptions& o, Generator* gen) {
   HEARTH_CHECK(n >= 0, ValueError, "randperm: n must be non-negative, got ", n);
-  Tensor t = empty({n}, o.dtype_opt() ? o : o.dtype(kInt64));
-  return random_fill("randperm_", t, 0.0, static_cast<double>(n), gen);
+  Tensor t = empty({n}, (o.dtype_opt() ? o : o.dtype(kInt64)).requires_grad(false));
+  random_fill("randperm_", t, 0.0, static_cast<double>(n), gen);
+  return with_grad(t, o);
 }
 
 Generator& default_generator() {
@@ -171,13 +187,14 @@ Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides, const Tenso
   HEARTH_CHECK(data != nullptr || empty_t, ValueError, "from_blob: null data pointer");
   const size_t bytes = empty_t ? 0 : static_cast<size_t>(max_index + 1) * element_size(o.dtype());
   auto storage = detail::make_intrusive<StorageImpl>(data, bytes, o.device(), nullptr);
-  return Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, strides, 0));
+  return with_grad(Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, strides, 0)), o);
 }
 
 Tensor from_blob(void* data, IntArrayRef sizes, std::function<void(void*)> deleter, const TensorOptions& o) {
   const size_t bytes = static_cast<size_t>(checked_numel(sizes)) * element_size(o.dtype());
   auto storage = detail::make_intrusive<StorageImpl>(data, bytes, o.device(), std::move(deleter));
-  return Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, contiguous_strides(sizes), 0));
+  return with_grad(
+      Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, contiguous_strides(sizes), 0)), o);
 }
 
 namespace {
@@ -223,7 +240,7 @@ Tensor tensor(const NestedList& values, const TensorOptions& o) {
     }
     return 0;
   });
-  return o.has_device() ? host.to(o.device()) : host;
+  return with_grad(o.has_device() ? host.to(o.device()) : host, o);
 }
 
 }  // namespace hearth

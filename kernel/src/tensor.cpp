@@ -3,11 +3,39 @@
 
 #include <cstring>
 
+#include "autograd/functions.h"
 #include "hearth/functions.h"
 #include "hearth/op_attrs.h"
 #include "ops/op_utils.h"
 
 namespace hearth {
+
+namespace {
+/// clone / to(dtype) / to(device) / copy_'s source: the gradient is g, moved back to the
+/// source's device (the engine casts the dtype).
+class CopyBackward final : public autograd::Node {
+ public:
+  CopyBackward(const char* name, Device src_device, size_t src_input)
+      : name_(name), src_device_(src_device), src_input_(src_input) {}
+  std::string name() const override { return name_; }
+  autograd::tensor_list apply(autograd::tensor_list&& g) override {
+    autograd::tensor_list r(num_outputs());
+    if (needs_input_grad(src_input_)) r[src_input_] = g[0].device() == src_device_ ? g[0] : g[0].to(src_device_);
+    return r;
+  }
+
+ private:
+  const char* name_;
+  Device src_device_;
+  size_t src_input_;
+};
+
+Tensor record_copy(const Tensor& src, const Tensor& out, const char* name) {
+  if (autograd::any_requires_grad({&src}))
+    autograd::record(std::make_shared<CopyBackward>(name, src.device(), 0), {&src}, {&out});
+  return out;
+}
+}  // namespace
 
 void Tensor::throw_undefined() {
   HEARTH_CHECK(false, ValueError, "the tensor is undefined (default-constructed); assign a tensor to it first");
@@ -87,7 +115,7 @@ Tensor Tensor::clone() const {
   Tensor out = ops::new_tensor(sizes(), dtype(), device());
   static const OpHandle op = ops::op_handle("copy_");
   ops::call(op, device(), {*this}, {out});
-  return out;
+  return record_copy(*this, out, "CloneBackward");
 }
 
 Tensor Tensor::to(ScalarType dt, bool copy) const {
@@ -95,7 +123,7 @@ Tensor Tensor::to(ScalarType dt, bool copy) const {
   Tensor out = ops::new_tensor(sizes(), dt, device());
   static const OpHandle op = ops::op_handle("copy_");
   ops::call(op, device(), {*this}, {out});
-  return out;
+  return record_copy(*this, out, "ToCopyBackward");
 }
 
 namespace {
@@ -123,7 +151,13 @@ Tensor transfer(const Tensor& src, Device dst) {
 
 Tensor Tensor::to(Device dev, bool copy) const {
   if (dev == device()) return copy ? clone() : *this;
-  return transfer(*this, dev);  // SEED B8: a new tensor; *this is unchanged
+  const bool rec = autograd::any_requires_grad({this});
+  Tensor out;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    out = transfer(*this, dev);  // SEED B8: a new tensor; *this is unchanged
+  }
+  return rec ? record_copy(*this, out, "ToCopyBackward") : out;
 }
 
 Tensor Tensor::to(Device dev, ScalarType dt, bool copy) const {
@@ -148,19 +182,42 @@ Tensor& Tensor::copy_(const Tensor& src) {
   HEARTH_CHECK(IntArrayRef(b) == sizes(), ShapeError, "copy_: source of shape ", src.sizes(),
                " cannot be broadcast to the destination's shape ", sizes());
   ops::check_no_partial_overlap(*this, src, "copy_");
-  Tensor s = src.device() == device() ? src : src.to(device());
+  const bool rec = autograd::any_requires_grad({this, &src});
+  if (rec) autograd::check_inplace(*this, src.requires_grad(), "copy_");
+  Tensor s;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    s = src.device() == device() ? src : src.to(device());
+  }
   static const OpHandle op = ops::op_handle("copy_");
   ops::call(op, device(), {s}, {*this});
   impl_->bump_version();
+  if (rec) {
+    // SEED B4: the gradient goes to the source; self's old value was overwritten (none).
+    auto n = std::make_shared<CopyBackward>("CopyBackward", src.device(), 1);
+    autograd::make_node(n, {nullptr, &src});
+    autograd::rebase_history(*this, n);
+  }
   return *this;
 }
 
+namespace autograd::internal {
+void rebase_constant(const Tensor& self, const char* op) {
+  if (!any_requires_grad({&self})) return;
+  check_inplace(self, false, op);
+  // A non-leaf overwritten with values that depend on nothing: its history ends here.
+  rebase_history(self, std::make_shared<CopyBackward>(op, self.device(), 0));
+}
+}  // namespace autograd::internal
+
 Tensor& Tensor::fill_(const Scalar& value) {
   ops::check_no_internal_overlap(*this, "fill_");
+  if (is_grad_enabled()) autograd::check_inplace(*this, false, "fill_");
   attrs::Fill a{value};
   static const OpHandle op = ops::op_handle("fill_");
   ops::call(op, device(), {}, {*this}, &a);
   impl_->bump_version();
+  autograd::internal::rebase_constant(*this, "FillBackward");
   return *this;
 }
 

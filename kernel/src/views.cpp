@@ -4,18 +4,149 @@
 #include <numeric>
 #include <optional>
 
+#include "autograd/functions.h"
 #include "hearth/functions.h"
 #include "hearth/tensor.h"
 #include "ops/op_utils.h"
 
 namespace hearth {
+
+namespace autograd {
+
+Tensor view_region_backward(const Tensor& g, IntArrayRef in_sizes, const std::function<Tensor(const Tensor&)>& view_fn,
+                            bool overlapping) {
+  if (!overlapping && !is_grad_enabled()) {
+    // Fast path: write g through the same view of a zero tensor.
+    Tensor z = zeros(in_sizes, g.options());
+    view_fn(z).copy_(g);
+    return z;
+  }
+  // Where each view element comes from, as flat input positions; repeated positions add up.
+  Tensor pos;
+  {
+    NoGradGuard ng;
+    const int64_t n = checked_numel(in_sizes);
+    pos = view_fn(arange(n, TensorOptions(kInt64).device(g.device())).view(in_sizes)).reshape({-1});
+  }
+  const int64_t n = checked_numel(in_sizes);
+  return scatter_add(zeros({n}, g.options()), 0, pos, g.reshape({-1})).view(in_sizes);
+}
+
+namespace {
+
+/// Backward of the view ops. Views only move or pick elements, so each gradient is the same
+/// movement undone.
+class ViewBackward final : public Node {
+ public:
+  enum class Kind { Reshape, Expand, Permute, Region };
+  ViewBackward(const char* name, Kind kind, IntArrayRef in_sizes) : name_(name), kind_(kind), in_sizes_(in_sizes.begin(), in_sizes.end()) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& grads) override {
+    const Tensor& g = grads[0];
+    switch (kind_) {
+      case Kind::Reshape: return {g.reshape(in_sizes_)};
+      case Kind::Expand: return {internal::sum_to(g, in_sizes_)};
+      case Kind::Permute: {
+        DimVector inv(perm_.size());
+        for (size_t i = 0; i < perm_.size(); ++i) inv[static_cast<size_t>(perm_[i])] = static_cast<int64_t>(i);
+        return {g.permute(inv)};
+      }
+      case Kind::Region: return {view_region_backward(g, in_sizes_, view_fn_, overlapping_)};
+    }
+    return {Tensor()};
+  }
+  DimVector perm_;
+  std::function<Tensor(const Tensor&)> view_fn_;
+  bool overlapping_ = false;
+
+ private:
+  const char* name_;
+  Kind kind_;
+  DimVector in_sizes_;
+};
+
+/// as_strided addresses storage, not the input's elements: map each result element to the
+/// input element at the same storage position (none if the input does not cover it).
+class AsStridedBackward final : public Node {
+ public:
+  AsStridedBackward(const Tensor& in, IntArrayRef sizes, IntArrayRef strides, int64_t offset)
+      : in_sizes_(in.sizes().begin(), in.sizes().end()),
+        in_strides_(in.strides().begin(), in.strides().end()),
+        in_offset_(in.storage_offset()),
+        sizes_(sizes.begin(), sizes.end()),
+        strides_(strides.begin(), strides.end()),
+        offset_(offset) {}
+  std::string name() const override { return "AsStridedBackward"; }
+  tensor_list apply(tensor_list&& grads) override {
+    const Tensor& g = grads[0];
+    const int64_t n = checked_numel(in_sizes_);
+    Tensor idx, valid;
+    {
+      NoGradGuard ng;
+      int64_t extent = std::max(in_offset_, offset_) + 1;
+      int64_t a = in_offset_, b = offset_;
+      for (size_t i = 0; i < in_sizes_.size(); ++i) a += std::max<int64_t>(in_sizes_[i] - 1, 0) * in_strides_[i];
+      for (size_t i = 0; i < sizes_.size(); ++i) b += std::max<int64_t>(sizes_[i] - 1, 0) * strides_[i];
+      extent = std::max({extent, a + 1, b + 1});
+      const TensorOptions lopts = TensorOptions(kInt64).device(g.device());
+      Tensor owner = full({extent}, -1, lopts);
+      Tensor in_view = owner.as_strided(in_sizes_, in_strides_, in_offset_);
+      HEARTH_CHECK(n == 0 || !ops::has_internal_overlap(in_view), NotImplementedError,
+                   "as_strided backward: the input's elements overlap in memory (e.g. after expand); call "
+                   "contiguous() on it before as_strided");
+      in_view.copy_(arange(n, lopts).view(in_sizes_));
+      idx = owner.as_strided(sizes_, strides_, offset_).reshape({-1});
+      valid = idx.ge(Scalar(0));
+      idx = idx.clamp(Scalar(0));
+    }
+    Tensor src = where(valid, g.reshape({-1}), zeros({1}, g.options()));
+    return {scatter_add(zeros({n}, g.options()), 0, idx, src).view(in_sizes_)};
+  }
+
+ private:
+  DimVector in_sizes_, in_strides_;
+  int64_t in_offset_;
+  DimVector sizes_, strides_;
+  int64_t offset_;
+};
+
+}  // namespace
+}  // namespace autograd
+
 namespace {
 
 using ops::wrap_dim;
+using autograd::ViewBackward;
 
 Tensor make_view(const Tensor& base, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
   (void)base.strides();  // opaque layouts convert before anyone shares their memory
-  return Tensor(detail::make_intrusive<TensorImpl>(base.impl()->storage(), base.dtype(), sizes, strides, offset));
+  Tensor v(detail::make_intrusive<TensorImpl>(base.impl()->storage(), base.dtype(), sizes, strides, offset));
+  v.impl()->set_is_view(true);
+  return v;
+}
+
+/// Records a view op's backward when autograd is on for `base`.
+std::shared_ptr<ViewBackward> record_view(const Tensor& base, const Tensor& out, const char* name,
+                                          ViewBackward::Kind kind) {
+  if (!autograd::any_requires_grad({&base})) return nullptr;
+  auto n = std::make_shared<ViewBackward>(name, kind, base.sizes());
+  autograd::record(n, {&base}, {&out});
+  return n;
+}
+
+/// A view op whose result picks elements: records `fn` (the same view, for the backward).
+Tensor region_view(const Tensor& base, Tensor out, const char* name, std::function<Tensor(const Tensor&)> fn,
+                   bool overlapping = false) {
+  if (auto n = record_view(base, out, name, ViewBackward::Kind::Region)) {
+    n->view_fn_ = std::move(fn);
+    n->overlapping_ = overlapping;
+  }
+  return out;
+}
+
+Tensor reshape_view(const Tensor& base, Tensor out, const char* name) {
+  record_view(base, out, name, ViewBackward::Kind::Reshape);
+  return out;
 }
 
 /// Resolves one -1 in a requested shape against numel.
@@ -89,12 +220,13 @@ Tensor Tensor::view(IntArrayRef sizes) const {
                this->sizes(), " and strides ", strides(),
                " (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead, "
                "or call .contiguous() first");
-  return make_view(*this, shape, *st, storage_offset());
+  return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ViewBackward");
 }
 
 Tensor Tensor::reshape(IntArrayRef sizes) const {
   DimVector shape = infer_size(sizes, numel(), "reshape");
-  if (auto st = view_strides(this->sizes(), strides(), shape)) return make_view(*this, shape, *st, storage_offset());
+  if (auto st = view_strides(this->sizes(), strides(), shape))
+    return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ReshapeBackward");
   return clone().view(shape);
 }
 
@@ -141,7 +273,12 @@ Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides_in, std::option
   HEARTH_CHECK(empty || max_index < avail, ShapeError, "as_strided: size ", sizes, ", stride ", strides_in,
                " and offset ", off, " reach element ", max_index, " but the storage holds ", avail);
   (void)this->strides();
-  return make_view(*this, sizes, strides_in, off);
+  Tensor out = make_view(*this, sizes, strides_in, off);
+  if (autograd::any_requires_grad({this})) {
+    auto n = std::make_shared<autograd::AsStridedBackward>(*this, sizes, strides_in, off);
+    autograd::record(n, {this}, {&out});
+  }
+  return out;
 }
 
 Tensor Tensor::detach() const {
@@ -167,7 +304,8 @@ Tensor Tensor::diagonal(int64_t offset, int64_t dim1, int64_t dim2) const {
     if (d != d1 && d != d2) { sz.push_back(size(d)); st.push_back(stride(d)); }
   sz.push_back(len);
   st.push_back(stride(d1) + stride(d2));
-  return make_view(*this, sz, st, off);
+  return region_view(*this, make_view(*this, sz, st, off), "DiagonalBackward",
+                     [offset, d1, d2](const Tensor& x) { return x.diagonal(offset, d1, d2); });
 }
 
 Tensor Tensor::expand(IntArrayRef sizes_in) const {
@@ -192,7 +330,9 @@ Tensor Tensor::expand(IntArrayRef sizes_in) const {
     sz[i] = want;
     st[i] = (have == want) ? hstride : 0;
   }
-  return make_view(*this, sz, st, storage_offset());
+  Tensor out = make_view(*this, sz, st, storage_offset());
+  record_view(*this, out, "ExpandBackward", ViewBackward::Kind::Expand);
+  return out;
 }
 
 Tensor Tensor::movedim(IntArrayRef src, IntArrayRef dst) const {
@@ -244,7 +384,11 @@ Tensor Tensor::permute(IntArrayRef dims) const {
     sz[i] = size(d);
     st[i] = stride(d);
   }
-  return make_view(*this, sz, st, storage_offset());
+  Tensor out = make_view(*this, sz, st, storage_offset());
+  if (auto n = record_view(*this, out, "PermuteBackward", ViewBackward::Kind::Permute)) {
+    for (int64_t i = 0; i < nd; ++i) n->perm_.push_back(wrap_dim(dims[i], nd));
+  }
+  return out;
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -257,7 +401,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   DimVector sz, st;
   for (int64_t i = 0; i < dim(); ++i)
     if (i != d) { sz.push_back(size(i)); st.push_back(stride(i)); }
-  return make_view(*this, sz, st, storage_offset() + index * stride(d));
+  return region_view(*this, make_view(*this, sz, st, storage_offset() + index * stride(d)), "SelectBackward",
+                     [d, index](const Tensor& x) { return x.select(d, index); });
 }
 
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start_opt, std::optional<int64_t> end_opt, int64_t step) const {
@@ -275,24 +420,25 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start_opt, std::optional<
   DimVector sz(sizes().begin(), sizes().end()), st(strides().begin(), strides().end());
   sz[d] = len;
   st[d] = stride(d) * step;
-  return make_view(*this, sz, st, storage_offset() + (len > 0 ? start * stride(d) : 0));
+  return region_view(*this, make_view(*this, sz, st, storage_offset() + (len > 0 ? start * stride(d) : 0)),
+                     "SliceBackward", [d, start, end, step](const Tensor& x) { return x.slice(d, start, end, step); });
 }
 
 Tensor Tensor::squeeze() const {
   DimVector sz, st;
   for (int64_t i = 0; i < dim(); ++i)
     if (size(i) != 1) { sz.push_back(size(i)); st.push_back(stride(i)); }
-  return make_view(*this, sz, st, storage_offset());
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward");
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
-  if (dim() == 0) return *this;
+  if (dim() == 0) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward");
   d = wrap_dim(d, dim());
-  if (size(d) != 1) return make_view(*this, sizes(), strides(), storage_offset());
+  if (size(d) != 1) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward");
   DimVector sz, st;
   for (int64_t i = 0; i < dim(); ++i)
     if (i != d) { sz.push_back(size(i)); st.push_back(stride(i)); }
-  return make_view(*this, sz, st, storage_offset());
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward");
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -301,17 +447,22 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   const int64_t new_stride = d < dim() ? stride(d) * size(d) : 1;
   sz.insert(static_cast<size_t>(d), 1);
   st.insert(static_cast<size_t>(d), new_stride);
-  return make_view(*this, sz, st, storage_offset());
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "UnsqueezeBackward");
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
-  if (dim() == 0) return make_view(*this, sizes(), strides(), storage_offset());
+  if (dim() == 0) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "TransposeBackward");
   d0 = wrap_dim(d0, dim());
   d1 = wrap_dim(d1, dim());
   DimVector sz(sizes().begin(), sizes().end()), st(strides().begin(), strides().end());
   std::swap(sz[d0], sz[d1]);
   std::swap(st[d0], st[d1]);
-  return make_view(*this, sz, st, storage_offset());
+  Tensor out = make_view(*this, sz, st, storage_offset());
+  if (auto n = record_view(*this, out, "TransposeBackward", ViewBackward::Kind::Permute)) {
+    for (int64_t i = 0; i < dim(); ++i) n->perm_.push_back(i);
+    std::swap(n->perm_[d0], n->perm_[d1]);
+  }
+  return out;
 }
 
 Tensor Tensor::t() const {
@@ -329,13 +480,14 @@ Tensor Tensor::unfold(int64_t d, int64_t sz, int64_t step) const {
   if (dim() == 0) {
     nsz.push_back(sz);
     nst.push_back(1);
-    return make_view(*this, nsz, nst, storage_offset());
+    return reshape_view(*this, make_view(*this, nsz, nst, storage_offset()), "UnfoldBackward");
   }
   nsz[d] = (n - sz) / step + 1;
   nst[d] = stride(d) * step;
   nsz.push_back(sz);
   nst.push_back(stride(d));
-  return make_view(*this, nsz, nst, storage_offset());
+  return region_view(*this, make_view(*this, nsz, nst, storage_offset()), "UnfoldBackward",
+                     [d, sz, step](const Tensor& x) { return x.unfold(d, sz, step); }, /*overlapping=*/step < sz);
 }
 
 std::vector<Tensor> Tensor::unbind(int64_t d) const {

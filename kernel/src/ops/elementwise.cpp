@@ -2,11 +2,241 @@
 // unary and binary kernels (SEED B3, G1).
 #include <cmath>
 
+#include "../autograd/functions.h"
 #include "hearth/op_attrs.h"
 #include "op_utils.h"
 
 namespace hearth {
 namespace {
+
+using autograd::SavingNode;
+using autograd::tensor_list;
+using autograd::internal::ForwardGuard;
+
+// ---- backward formulas (written with ops, so they differentiate again under create_graph) ----
+
+/// add/sub: d/da = 1, d/db = alpha (negated for sub). The engine sums broadcast dims away.
+class AddBackward final : public autograd::Node {
+ public:
+  AddBackward(const char* name, Scalar b_scale) : name_(name), b_scale_(b_scale) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(2);
+    if (needs_input_grad(0)) r[0] = g[0];
+    if (needs_input_grad(1)) r[1] = b_scale_.equal(1) ? g[0] : g[0].mul(b_scale_);
+    return r;
+  }
+
+ private:
+  const char* name_;
+  Scalar b_scale_;
+};
+
+class MulBackward final : public SavingNode<2> {
+ public:
+  std::string name() const override { return "MulBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(2);
+    if (needs_input_grad(0)) r[0] = g[0] * saved(1);
+    if (needs_input_grad(1)) r[1] = g[0] * saved(0);
+    return r;
+  }
+};
+
+class DivBackward final : public SavingNode<2> {
+ public:
+  std::string name() const override { return "DivBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(2);
+    const Tensor b = saved(1);
+    if (needs_input_grad(0)) r[0] = g[0] / b;
+    if (needs_input_grad(1)) r[1] = -g[0] * saved(0) / (b * b);
+    return r;
+  }
+};
+
+/// Rounding divisions are piecewise constant: zero gradient (as PyTorch).
+class ZeroBackward final : public autograd::Node {
+ public:
+  explicit ZeroBackward(const char* name) : name_(name) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&&) override { return tensor_list(num_outputs()); }
+
+ private:
+  const char* name_;
+};
+
+/// x * scalar, x / scalar, x + scalar...: the gradient is g times a constant.
+class ScaleBackward final : public autograd::Node {
+ public:
+  ScaleBackward(const char* name, Scalar scale) : name_(name), scale_(scale) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& g) override { return {scale_.equal(1) ? g[0] : g[0].mul(scale_)}; }
+
+ private:
+  const char* name_;
+  Scalar scale_;
+};
+
+class PowBackward final : public SavingNode<3> {
+ public:
+  std::string name() const override { return "PowBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(2);
+    const Tensor a = saved(0), b = saved(1);
+    if (needs_input_grad(0)) {
+      // b * a^(b-1), defined as 0 where b == 0 (PyTorch)
+      Tensor d = b * pow(a, b - Scalar(1));
+      r[0] = g[0] * where(b.eq(Scalar(0)), zeros({}, d.options()), d);
+    }
+    if (needs_input_grad(1)) {
+      // a^b * log(a), defined as 0 where a == 0 and b >= 0
+      Tensor d = saved(2) * log(a);
+      r[1] = g[0] * where(a.eq(Scalar(0)).logical_and(b.ge(Scalar(0))), zeros({}, d.options()), d);
+    }
+    return r;
+  }
+};
+
+class PowScalarBackward final : public SavingNode<1> {
+ public:
+  explicit PowScalarBackward(Scalar e) : e_(e) {}
+  std::string name() const override { return "PowBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor a = saved(0);
+    if (e_.equal(0)) return {zeros_like(g[0])};
+    return {g[0] * pow(a, Scalar(e_.to_double() - 1)).mul(e_)};
+  }
+
+ private:
+  Scalar e_;
+};
+
+/// maximum/minimum: the gradient goes to the chosen input, split evenly on ties. As PyTorch's
+/// `where(a == b, g / 2, g).masked_fill_(a < b, 0)`: an input only loses the gradient where the
+/// other one strictly wins, so a NaN comparison passes it to both.
+class MaxMinBackward final : public SavingNode<2> {
+ public:
+  explicit MaxMinBackward(bool is_max) : is_max_(is_max) {}
+  std::string name() const override { return is_max_ ? "MaximumBackward" : "MinimumBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor a = saved(0), b = saved(1);
+    const ScalarType dt = g[0].dtype();
+    const Tensor tie = a.eq(b).to(dt).mul(Scalar(0.5));
+    const Tensor b_wins = is_max_ ? a.lt(b) : a.gt(b);
+    const Tensor a_wins = is_max_ ? a.gt(b) : a.lt(b);
+    tensor_list r(2);
+    if (needs_input_grad(0)) r[0] = g[0] * (b_wins.logical_not().to(dt) - tie);
+    if (needs_input_grad(1)) r[1] = g[0] * (a_wins.logical_not().to(dt) - tie);
+    return r;
+  }
+
+ private:
+  bool is_max_;
+};
+
+/// One-input elementwise ops: grad = formula(g, input, result).
+class UnaryBackward final : public SavingNode<2> {
+ public:
+  using Formula = Tensor (*)(const Tensor& g, const Tensor& x, const Tensor& y);
+  UnaryBackward(const char* name, Formula f) : name_(name), f_(f) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& g) override { return {f_(g[0], saved(0), saved(1))}; }
+
+ private:
+  const char* name_;
+  Formula f_;
+};
+
+Tensor sign_of(const Tensor& x, ScalarType dt) { return x.gt(Scalar(0)).to(dt) - x.lt(Scalar(0)).to(dt); }
+
+/// Records a one-input op. save_x / save_y: which of input and result the formula reads.
+void record_unary(const char* name, UnaryBackward::Formula f, const Tensor& x, const Tensor& y, bool save_x,
+                  bool save_y) {
+  auto n = std::make_shared<UnaryBackward>(name, f);
+  autograd::record(n, {&x}, {&y});
+  if (save_x) n->save(0, x);
+  if (save_y) n->save(1, y, /*is_output=*/true);
+}
+
+Tensor gelu_backward(const Tensor& grad, const Tensor& self, int approximate);
+
+/// gelu: the derivative needs erf, so it is a kernel (gelu_backward), differentiable itself.
+class GeluBackward final : public SavingNode<1> {
+ public:
+  explicit GeluBackward(int approximate) : approximate_(approximate) {}
+  std::string name() const override { return "GeluBackward"; }
+  tensor_list apply(tensor_list&& g) override { return {gelu_backward(g[0], saved(0), approximate_)}; }
+
+ private:
+  int approximate_;
+};
+
+/// gelu_backward(g, x) = g * gelu'(x): d/dg = gelu'(x) (the same kernel again); d/dx = g * gelu''(x),
+/// written with ops so that third derivatives work too.
+class GeluBackwardBackward final : public SavingNode<2> {
+ public:
+  explicit GeluBackwardBackward(int approximate) : approximate_(approximate) {}
+  std::string name() const override { return "GeluBackwardBackward"; }
+  tensor_list apply(tensor_list&& gg) override {
+    const Tensor grad = saved(0), x = saved(1);
+    tensor_list r(2);
+    if (needs_input_grad(0)) r[0] = gelu_backward(gg[0], x, approximate_);
+    if (needs_input_grad(1)) r[1] = gg[0] * grad * second_derivative(x);
+    return r;
+  }
+
+ private:
+  Tensor second_derivative(const Tensor& x) const {
+    if (approximate_ == 0) {
+      // gelu = x*Phi(x): gelu'' = phi(x) * (2 - x^2), phi the standard normal density.
+      const Tensor x2 = x * x;
+      const Tensor pdf = x2.mul(Scalar(-0.5)).exp().mul(Scalar(M_2_SQRTPI * M_SQRT1_2 * 0.5));
+      return pdf * x2.neg().add(Scalar(2));
+    }
+    // gelu = x/2 * (1 + tanh(u)), u = b*(x + k*x^3):
+    // gelu'' = (1 - t^2) * (u' + x/2 * (u'' - 2*t*u'^2)), t = tanh(u).
+    const double kBeta = M_SQRT2 * M_2_SQRTPI * 0.5, kKappa = 0.044715;
+    const Tensor x2 = x * x;
+    const Tensor t = (x + x2 * x * Scalar(kKappa)).mul(Scalar(kBeta)).tanh();
+    const Tensor du = x2.mul(Scalar(3 * kKappa)).add(Scalar(1)).mul(Scalar(kBeta));
+    const Tensor ddu = x.mul(Scalar(6 * kKappa * kBeta));
+    const Tensor sech2 = (t * t).neg().add(Scalar(1));
+    return sech2 * (du + x.mul(Scalar(0.5)) * (ddu - t * du * du * Scalar(2)));
+  }
+  int approximate_;
+};
+
+/// clamp: the gradient passes where min <= x <= max, bounds included (PyTorch), else 0.
+class ClampBackward final : public SavingNode<1> {
+ public:
+  ClampBackward(std::optional<Scalar> min, std::optional<Scalar> max) : min_(min), max_(max) {}
+  std::string name() const override { return "ClampBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor x = saved(0);
+    Tensor pass;
+    if (min_) pass = x.ge(*min_);
+    if (max_) pass = pass.defined() ? pass.logical_and(x.le(*max_)) : x.le(*max_);
+    return {where(pass, g[0], zeros({}, g[0].options()))};
+  }
+
+ private:
+  std::optional<Scalar> min_, max_;
+};
+
+/// where(c, a, b): a gets the gradient where c holds, b elsewhere; c gets none.
+class WhereBackward final : public SavingNode<1> {
+ public:
+  std::string name() const override { return "WhereBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    const Tensor c = saved(0);
+    const Tensor zero = zeros({}, g[0].options());
+    tensor_list r(3);
+    if (needs_input_grad(1)) r[1] = where(c, g[0], zero);
+    if (needs_input_grad(2)) r[2] = where(c, zero, g[0]);
+    return r;
+  }
+};
 
 using ops::call;
 using ops::new_tensor;
@@ -104,20 +334,35 @@ Tensor unary(const OpHandle& op, const Tensor& a, bool float_only, const attrs::
   return out;
 }
 
-#define HEARTH_UNARY(fn, float_only)                                     \
-  Tensor fn##_impl(const Tensor& a) {                                    \
-    static const OpHandle op = handle(#fn);                              \
-    return unary(op, a, float_only);                                     \
+// Each unary op with its backward: (name, float_only, save input, save result, formula).
+#define HEARTH_UNARY(fn, node_name, float_only, save_x, save_y, ...)                     \
+  Tensor fn##_impl(const Tensor& a) {                                                    \
+    static const OpHandle op = handle(#fn);                                              \
+    const bool rec = autograd::any_requires_grad({&a});                                  \
+    Tensor out;                                                                          \
+    {                                                                                    \
+      ForwardGuard fg(rec);                                                              \
+      out = unary(op, a, float_only);                                                    \
+    }                                                                                    \
+    if (rec)                                                                             \
+      record_unary(node_name,                                                            \
+                   [](const Tensor& g, const Tensor& x, const Tensor& y) -> Tensor {     \
+                     (void)x;                                                            \
+                     (void)y;                                                            \
+                     return __VA_ARGS__;                                                 \
+                   },                                                                    \
+                   a, out, save_x, save_y);                                              \
+    return out;                                                                          \
   }
-HEARTH_UNARY(neg, false)
-HEARTH_UNARY(abs, false)
-HEARTH_UNARY(exp, true)
-HEARTH_UNARY(log, true)
-HEARTH_UNARY(sqrt, true)
-HEARTH_UNARY(rsqrt, true)
-HEARTH_UNARY(relu, false)
-HEARTH_UNARY(sigmoid, true)
-HEARTH_UNARY(tanh, true)
+HEARTH_UNARY(neg, "NegBackward", false, false, false, -g)
+HEARTH_UNARY(abs, "AbsBackward", false, true, false, g * sign_of(x, g.dtype()))
+HEARTH_UNARY(exp, "ExpBackward", true, false, true, g * y)
+HEARTH_UNARY(log, "LogBackward", true, true, false, g / x)
+HEARTH_UNARY(sqrt, "SqrtBackward", true, false, true, g / (y * Scalar(2)))
+HEARTH_UNARY(rsqrt, "RsqrtBackward", true, false, true, g * (y * y * y).mul(Scalar(-0.5)))
+HEARTH_UNARY(relu, "ReluBackward", false, false, true, g * y.gt(Scalar(0)).to(g.dtype()))
+HEARTH_UNARY(sigmoid, "SigmoidBackward", true, false, true, g * y * (Scalar(1) - y))
+HEARTH_UNARY(tanh, "TanhBackward", true, false, true, g * (Scalar(1) - y * y))
 #undef HEARTH_UNARY
 
 }  // namespace
@@ -130,8 +375,6 @@ HEARTH_UNARY(tanh, true)
     return binary(op, kindv, a, b, at);                                                  \
   }                                                                                      \
   Tensor Tensor::fn(const Tensor& o) const { return hearth::fn(*this, o); }
-HEARTH_BINARY(mul, BinKind::Arith)
-HEARTH_BINARY(pow, BinKind::Arith)
 HEARTH_BINARY(eq, BinKind::Compare)
 HEARTH_BINARY(ne, BinKind::Compare)
 HEARTH_BINARY(lt, BinKind::Compare)
@@ -141,25 +384,107 @@ HEARTH_BINARY(ge, BinKind::Compare)
 HEARTH_BINARY(logical_and, BinKind::Logical)
 HEARTH_BINARY(logical_or, BinKind::Logical)
 HEARTH_BINARY(logical_xor, BinKind::Logical)
-HEARTH_BINARY(div, BinKind::TrueDiv)
 #undef HEARTH_BINARY
+
+namespace {
+/// Runs a binary op's forward and records `node` (with inputs a, b) when autograd is on.
+template <typename MakeNode>
+Tensor binary_recorded(const OpHandle& op, BinKind kind, const Tensor& a, const Tensor& b, attrs::Binary& at,
+                       MakeNode&& make_node) {
+  const bool rec = autograd::any_requires_grad({&a, &b});
+  if (!rec) [[likely]] return binary(op, kind, a, b, at);
+  Tensor out;
+  {
+    ForwardGuard fg(true);
+    out = binary(op, kind, a, b, at);
+  }
+  auto n = make_node();
+  autograd::record(n, {&a, &b}, {&out});
+  return out;
+}
+/// The same for a tensor-scalar op with a constant-factor gradient.
+Tensor scalar_recorded(const OpHandle& op, BinKind kind, const Tensor& a, const Scalar& s, attrs::Binary& at,
+                       const char* name, const Scalar& grad_scale) {
+  const bool rec = autograd::any_requires_grad({&a});
+  if (!rec) [[likely]] return binary_scalar(op, kind, a, s, at);
+  Tensor out;
+  {
+    ForwardGuard fg(true);
+    out = binary_scalar(op, kind, a, s, at);
+  }
+  autograd::record(std::make_shared<ScaleBackward>(name, grad_scale), {&a}, {&out});
+  return out;
+}
+}  // namespace
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  static const OpHandle op = handle("mul");
+  attrs::Binary at;
+  std::shared_ptr<MulBackward> n;
+  Tensor out = binary_recorded(op, BinKind::Arith, a, b, at, [&] { return n = std::make_shared<MulBackward>(); });
+  if (n) {
+    if (n->needs_input_grad(0)) n->save(1, b);
+    if (n->needs_input_grad(1)) n->save(0, a);
+  }
+  return out;
+}
+Tensor Tensor::mul(const Tensor& o) const { return hearth::mul(*this, o); }
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  static const OpHandle op = handle("pow");
+  attrs::Binary at;
+  std::shared_ptr<PowBackward> n;
+  Tensor out = binary_recorded(op, BinKind::Arith, a, b, at, [&] { return n = std::make_shared<PowBackward>(); });
+  if (n) {
+    n->save(0, a);
+    n->save(1, b);
+    n->save(2, out, /*is_output=*/true);
+  }
+  return out;
+}
+Tensor Tensor::pow(const Tensor& o) const { return hearth::pow(*this, o); }
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  static const OpHandle op = handle("div");
+  attrs::Binary at;
+  std::shared_ptr<DivBackward> n;
+  Tensor out = binary_recorded(op, BinKind::TrueDiv, a, b, at, [&] { return n = std::make_shared<DivBackward>(); });
+  if (n) {
+    n->save(1, b);
+    if (n->needs_input_grad(1)) n->save(0, a);
+  }
+  return out;
+}
+Tensor Tensor::div(const Tensor& o) const { return hearth::div(*this, o); }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
   static const OpHandle op = handle("maximum");
   attrs::Binary at;
-  return binary(op, BinKind::Arith, a, b, at);
+  std::shared_ptr<MaxMinBackward> n;
+  Tensor out = binary_recorded(op, BinKind::Arith, a, b, at, [&] { return n = std::make_shared<MaxMinBackward>(true); });
+  if (n) {
+    n->save(0, a);
+    n->save(1, b);
+  }
+  return out;
 }
 Tensor minimum(const Tensor& a, const Tensor& b) {
   static const OpHandle op = handle("minimum");
   attrs::Binary at;
-  return binary(op, BinKind::Arith, a, b, at);
+  std::shared_ptr<MaxMinBackward> n;
+  Tensor out = binary_recorded(op, BinKind::Arith, a, b, at, [&] { return n = std::make_shared<MaxMinBackward>(false); });
+  if (n) {
+    n->save(0, a);
+    n->save(1, b);
+  }
+  return out;
 }
 
 Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   static const OpHandle op = handle("add");
   attrs::Binary at;
   at.alpha = alpha;
-  return binary(op, BinKind::Arith, a, b, at);
+  return binary_recorded(op, BinKind::Arith, a, b, at, [&] { return std::make_shared<AddBackward>("AddBackward", alpha); });
 }
 Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   HEARTH_CHECK(a.dtype() != kBool || b.dtype() != kBool, DTypeError,
@@ -168,23 +493,36 @@ Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   static const OpHandle op = handle("sub");
   attrs::Binary at;
   at.alpha = alpha;
-  return binary(op, BinKind::Arith, a, b, at);
+  return binary_recorded(op, BinKind::Arith, a, b, at, [&] {
+    return std::make_shared<AddBackward>("SubBackward", Scalar(-alpha.to_double()));
+  });
 }
 
 Tensor div(const Tensor& a, const Tensor& b, const std::string& mode) {
+  if (mode.empty()) return div(a, b);
   static const OpHandle op = handle("div");
   attrs::Binary at;
-  if (mode.empty()) return binary(op, BinKind::TrueDiv, a, b, at);
   HEARTH_CHECK(mode == "trunc" || mode == "floor", ValueError,
                "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", mode, "'");
   at.rounding_mode = mode == "trunc" ? 1 : 2;
-  return binary(op, BinKind::Arith, a, b, at);
+  return binary_recorded(op, BinKind::Arith, a, b, at, [] { return std::make_shared<ZeroBackward>("DivBackward"); });
 }
 
 Tensor pow(const Tensor& a, const Scalar& b) {
   static const OpHandle op = handle("pow");
   attrs::Binary at;
-  return binary_scalar(op, BinKind::Arith, a, b, at);
+  const bool rec = autograd::any_requires_grad({&a});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    out = binary_scalar(op, BinKind::Arith, a, b, at);
+  }
+  if (rec) {
+    auto n = std::make_shared<PowScalarBackward>(b);
+    autograd::record(n, {&a}, {&out});
+    n->save(0, a);
+  }
+  return out;
 }
 
 Tensor Tensor::add(const Tensor& o, const Scalar& alpha) const { return hearth::add(*this, o, alpha); }
@@ -194,23 +532,23 @@ Tensor Tensor::add(const Scalar& o, const Scalar& alpha) const {
   static const OpHandle op = handle("add");
   attrs::Binary at;
   at.alpha = alpha;
-  return binary_scalar(op, BinKind::Arith, *this, o, at);
+  return scalar_recorded(op, BinKind::Arith, *this, o, at, "AddBackward", 1);
 }
 Tensor Tensor::sub(const Scalar& o, const Scalar& alpha) const {
   static const OpHandle op = handle("sub");
   attrs::Binary at;
   at.alpha = alpha;
-  return binary_scalar(op, BinKind::Arith, *this, o, at);
+  return scalar_recorded(op, BinKind::Arith, *this, o, at, "SubBackward", 1);
 }
 Tensor Tensor::mul(const Scalar& o) const {
   static const OpHandle op = handle("mul");
   attrs::Binary at;
-  return binary_scalar(op, BinKind::Arith, *this, o, at);
+  return scalar_recorded(op, BinKind::Arith, *this, o, at, "MulBackward", o);
 }
 Tensor Tensor::div(const Scalar& o) const {
   static const OpHandle op = handle("div");
   attrs::Binary at;
-  return binary_scalar(op, BinKind::TrueDiv, *this, o, at);
+  return scalar_recorded(op, BinKind::TrueDiv, *this, o, at, "DivBackward", Scalar(1.0 / o.to_double()));
 }
 Tensor Tensor::pow(const Scalar& e) const { return hearth::pow(*this, e); }
 
@@ -229,23 +567,57 @@ HEARTH_CMP_SCALAR(ge)
 #undef HEARTH_CMP_SCALAR
 
 // ---- in-place ----
-#define HEARTH_INPLACE(method, opname, kindv, ...)                    \
-  Tensor& Tensor::method(const Tensor& o __VA_OPT__(, ) __VA_ARGS__) { \
-    static const OpHandle op = handle(opname);                        \
-    attrs::Binary at;                                                 \
-    __VA_OPT__(at.alpha = alpha;)                                     \
-    return binary_inplace(op, kindv, *this, o, at);                   \
-  }                                                                   \
-  Tensor& Tensor::method(const Scalar& o __VA_OPT__(, ) __VA_ARGS__) { \
-    static const OpHandle op = handle(opname);                        \
-    attrs::Binary at;                                                 \
-    __VA_OPT__(at.alpha = alpha;)                                     \
-    return binary_inplace(op, kindv, *this, o, at);                   \
+namespace {
+/// An in-place op while autograd records (F1): `result` was computed out of place (with its
+/// node, whose edge 0 is self's old history); self takes its values and its history.
+Tensor& inplace_via(Tensor& self, const Tensor& result, const char* op) {
+  HEARTH_CHECK(can_cast(result.dtype(), self.dtype()), DTypeError, "result type ", result.dtype(),
+               " can't be cast to the desired output type ", self.dtype(), " (in-place ", op,
+               " would lose information; use an out-of-place op or convert with to())");
+  HEARTH_CHECK(result.sizes() == self.sizes(), ShapeError, "output with shape ", self.sizes(),
+               " doesn't match the broadcast shape ", result.sizes());
+  {
+    NoGradGuard ng;
+    self.copy_(result);
   }
-HEARTH_INPLACE(add_, "add", BinKind::Arith, const Scalar& alpha)
-HEARTH_INPLACE(sub_, "sub", BinKind::Arith, const Scalar& alpha)
-HEARTH_INPLACE(mul_, "mul", BinKind::Arith)
-HEARTH_INPLACE(div_, "div", BinKind::TrueDiv)
+  if (result.grad_fn()) autograd::rebase_history(self, result.grad_fn());
+  return self;
+}
+/// mul_/div_: the other operand's gradient reads self's value before the op.
+bool other_needs_old_self(const Tensor& o) { return o.requires_grad(); }
+bool other_needs_old_self(const Scalar&) { return false; }
+}  // namespace
+
+// In-place arithmetic. Under autograd the result is computed out of place first; ops whose
+// backward reads self's old value (mul_, div_) compute it from a clone of self, since self's
+// memory is about to change.
+#define HEARTH_INPLACE(method, opname, kindv, grad_expr, ...)                           \
+  Tensor& Tensor::method(const Tensor& o __VA_OPT__(, ) __VA_ARGS__) {                  \
+    if (autograd::any_requires_grad({this, &o})) [[unlikely]] {                         \
+      autograd::check_inplace(*this, o.requires_grad(), #method);                       \
+      const Tensor& other = o;                                                          \
+      return inplace_via(*this, grad_expr, #method);                                    \
+    }                                                                                   \
+    static const OpHandle op = handle(opname);                                          \
+    attrs::Binary at;                                                                   \
+    __VA_OPT__(at.alpha = alpha;)                                                       \
+    return binary_inplace(op, kindv, *this, o, at);                                     \
+  }                                                                                     \
+  Tensor& Tensor::method(const Scalar& o __VA_OPT__(, ) __VA_ARGS__) {                  \
+    if (autograd::any_requires_grad({this})) [[unlikely]] {                             \
+      autograd::check_inplace(*this, false, #method);                                   \
+      const Scalar& other = o;                                                          \
+      return inplace_via(*this, grad_expr, #method);                                    \
+    }                                                                                   \
+    static const OpHandle op = handle(opname);                                          \
+    attrs::Binary at;                                                                   \
+    __VA_OPT__(at.alpha = alpha;)                                                       \
+    return binary_inplace(op, kindv, *this, o, at);                                     \
+  }
+HEARTH_INPLACE(add_, "add", BinKind::Arith, this->add(other, alpha), const Scalar& alpha)
+HEARTH_INPLACE(sub_, "sub", BinKind::Arith, this->sub(other, alpha), const Scalar& alpha)
+HEARTH_INPLACE(mul_, "mul", BinKind::Arith, (other_needs_old_self(other) ? clone() : *this).mul(other))
+HEARTH_INPLACE(div_, "div", BinKind::TrueDiv, (other_needs_old_self(other) ? clone() : *this).div(other))
 #undef HEARTH_INPLACE
 
 // ---- unary ----
@@ -273,8 +645,45 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
   attrs::Unary at;
   at.approximate = approximate == "tanh" ? 1 : 0;
   static const OpHandle op = handle("gelu");
-  return unary(op, a, true, &at);
+  const bool rec = autograd::any_requires_grad({&a});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    out = unary(op, a, true, &at);
+  }
+  if (rec) {
+    auto n = std::make_shared<GeluBackward>(at.approximate);
+    autograd::record(n, {&a}, {&out});
+    n->save(0, a);
+  }
+  return out;
 }
+
+namespace {
+Tensor gelu_backward(const Tensor& grad, const Tensor& self, int approximate) {
+  static const OpHandle op = handle("gelu_backward");
+  const Device dev = ops::common_device("gelu_backward", {&grad, &self});
+  const ScalarType dt = promote_types(grad.dtype(), self.dtype());
+  HEARTH_CHECK(is_floating_point(dt), DTypeError, "gelu_backward: expected floating point tensors, got grad ",
+               grad.dtype(), " and input ", self.dtype());
+  const bool rec = autograd::any_requires_grad({&grad, &self});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    out = new_tensor(broadcast_shapes(grad.sizes(), self.sizes()), dt, dev);
+    attrs::Unary at;
+    at.approximate = approximate;
+    call(op, dev, {grad.dtype() == dt ? grad : grad.to(dt), self.dtype() == dt ? self : self.to(dt)}, {out}, &at);
+  }
+  if (rec) {
+    auto n = std::make_shared<GeluBackwardBackward>(approximate);
+    autograd::record(n, {&grad, &self}, {&out});
+    if (n->needs_input_grad(1)) n->save(0, grad);
+    n->save(1, self);
+  }
+  return out;
+}
+}  // namespace
 Tensor logical_not(const Tensor& a) {
   static const OpHandle op = handle("logical_not");
   Tensor out = new_tensor(a.sizes(), kBool, a.device());
@@ -290,10 +699,20 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> min, std::optional<Scalar> m
   ScalarType dt = a.dtype();
   if (min) dt = result_type(a.dtype() == dt ? a : a.to(dt), *min);
   if (max) dt = promote_types(dt, result_type(a, *max));
-  const Tensor ac = dt == a.dtype() ? a : a.to(dt);
-  Tensor out = new_tensor(a.sizes(), dt, a.device());
-  attrs::Clamp at{min, max};
-  call(op, a.device(), {ac}, {out}, &at);
+  const bool rec = autograd::any_requires_grad({&a});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    const Tensor ac = dt == a.dtype() ? a : a.to(dt);
+    out = new_tensor(a.sizes(), dt, a.device());
+    attrs::Clamp at{min, max};
+    call(op, a.device(), {ac}, {out}, &at);
+  }
+  if (rec) {
+    auto n = std::make_shared<ClampBackward>(min, max);
+    autograd::record(n, {&a}, {&out});
+    n->save(0, a);
+  }
   return out;
 }
 
@@ -304,9 +723,19 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                "where expected condition to be a boolean tensor, but got a tensor with dtype ", cond.dtype());
   const ScalarType dt = result_type(a, b);
   DimVector shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes()), b.sizes());
-  Tensor out = new_tensor(shape, dt, dev);
-  const Tensor c = cond.dtype() == kBool ? cond : cond.to(kBool);
-  call(op, dev, {c, a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)}, {out});
+  const bool rec = autograd::any_requires_grad({&a, &b});
+  Tensor out, c;
+  {
+    ForwardGuard fg(rec);
+    out = new_tensor(shape, dt, dev);
+    c = cond.dtype() == kBool ? cond : cond.to(kBool);
+    call(op, dev, {c, a.dtype() == dt ? a : a.to(dt), b.dtype() == dt ? b : b.to(dt)}, {out});
+  }
+  if (rec) {
+    auto n = std::make_shared<WhereBackward>();
+    autograd::record(n, {nullptr, &a, &b}, {&out});
+    n->save(0, c);
+  }
   return out;
 }
 
@@ -339,9 +768,20 @@ Tensor Tensor::relu() const { return hearth::relu(*this); }
 Tensor& Tensor::relu_() {
   ops::check_no_internal_overlap(*this, "relu_");
   HEARTH_CHECK(dtype() != kBool, DTypeError, "relu_: not implemented for 'bool'");
+  const bool rec = autograd::any_requires_grad({this});
+  if (rec) autograd::check_inplace(*this, false, "relu_");
+  // Truly in place also under autograd (SEED F1): the backward reads the result, which is
+  // saved after the write, so only a later in-place change is an error.
   static const OpHandle op = handle("relu");
   ops::call(op, device(), {*this}, {*this});
   impl_->bump_version();
+  if (rec) {
+    auto n = std::make_shared<UnaryBackward>(
+        "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y.gt(Scalar(0)).to(g.dtype()); });
+    autograd::make_node(n, {this});
+    autograd::rebase_history(*this, n);
+    n->save(1, *this, /*is_output=*/true);
+  }
   return *this;
 }
 Tensor Tensor::sigmoid() const { return hearth::sigmoid(*this); }
@@ -349,6 +789,10 @@ Tensor Tensor::tanh() const { return hearth::tanh(*this); }
 Tensor Tensor::clamp(std::optional<Scalar> min, std::optional<Scalar> max) const { return hearth::clamp(*this, min, max); }
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   ops::check_no_internal_overlap(*this, "clamp_");
+  if (autograd::any_requires_grad({this})) {
+    autograd::check_inplace(*this, false, "clamp_");
+    return inplace_via(*this, hearth::clamp(clone(), min, max), "clamp_");
+  }
   Tensor r = hearth::clamp(*this, min, max);
   HEARTH_CHECK(can_cast(r.dtype(), dtype()), DTypeError, "clamp_: result type ", r.dtype(),
                " can't be cast to the desired output type ", dtype());

@@ -1,10 +1,44 @@
 // matmul / mm / bmm / addmm over one batched "gemm" primitive; broadcast batch dims become
 // stride-0 batch strides, so nothing is copied for them.
+#include "../autograd/functions.h"
 #include "hearth/op_attrs.h"
 #include "op_utils.h"
 
 namespace hearth {
 namespace {
+
+using autograd::tensor_list;
+
+/// mm / bmm / addmm: out = beta*self + alpha * a @ b. Gradients: self gets beta*g (summed to its
+/// shape by the engine), a gets alpha * g @ b^T, b gets alpha * a^T @ g.
+class MatmulBackward final : public autograd::SavingNode<2> {
+ public:
+  MatmulBackward(const char* name, bool batched, bool has_self, Scalar alpha, Scalar beta)
+      : name_(name), batched_(batched), has_self_(has_self), alpha_(alpha), beta_(beta) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& g) override {
+    const size_t ia = has_self_ ? 1 : 0, ib = ia + 1;
+    tensor_list r(num_outputs());
+    auto mt = [&](const Tensor& t) { return batched_ ? t.transpose(1, 2) : t.t(); };
+    auto prod = [&](const Tensor& x, const Tensor& y) { return batched_ ? bmm(x, y) : mm(x, y); };
+    auto scale = [](Tensor t, const Scalar& s) { return s.equal(1) ? t : t.mul(s); };
+    if (has_self_ && needs_input_grad(0)) r[0] = scale(g[0], beta_);
+    if (needs_input_grad(ia)) r[ia] = scale(prod(g[0], mt(saved(1))), alpha_);
+    if (needs_input_grad(ib)) r[ib] = scale(prod(mt(saved(0)), g[0]), alpha_);
+    return r;
+  }
+
+ private:
+  const char* name_;
+  bool batched_, has_self_;
+  Scalar alpha_, beta_;
+};
+
+/// Saves what the gradients need: a for b's gradient, b for a's.
+void save_operands(MatmulBackward& n, const Tensor& a, const Tensor& b, size_t ia) {
+  if (n.needs_input_grad(ia + 1)) n.save(0, a);
+  if (n.needs_input_grad(ia)) n.save(1, b);
+}
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   HEARTH_CHECK(a.dtype() == b.dtype(), DTypeError, op, ": expected m1 and m2 to have the same dtype, but got: ",
@@ -36,7 +70,18 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   HEARTH_CHECK(a.size(1) == b.size(0), ShapeError, "mm: mat1 and mat2 shapes cannot be multiplied (", a.size(0), "x",
                a.size(1), " and ", b.size(0), "x", b.size(1), ")");
   check_same_dtype("mm", a, b);
-  return gemm3(a.unsqueeze(0), b.unsqueeze(0), nullptr, 1.0, 0.0, "mm").squeeze(0);
+  const bool rec = autograd::any_requires_grad({&a, &b});
+  Tensor out;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    out = gemm3(a.unsqueeze(0), b.unsqueeze(0), nullptr, 1.0, 0.0, "mm").squeeze(0);
+  }
+  if (rec) {
+    auto n = std::make_shared<MatmulBackward>("MmBackward", false, false, 1, 0);
+    autograd::record(n, {&a, &b}, {&out});
+    save_operands(*n, a, b, 0);
+  }
+  return out;
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
@@ -45,7 +90,18 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   HEARTH_CHECK(a.size(0) == b.size(0) && a.size(2) == b.size(1), ShapeError, "bmm: shapes ", a.sizes(), " and ",
                b.sizes(), " cannot be multiplied (batch sizes must match and a.size(2) == b.size(1))");
   check_same_dtype("bmm", a, b);
-  return gemm3(a, b, nullptr, 1.0, 0.0, "bmm");
+  const bool rec = autograd::any_requires_grad({&a, &b});
+  Tensor out;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    out = gemm3(a, b, nullptr, 1.0, 0.0, "bmm");
+  }
+  if (rec) {
+    auto n = std::make_shared<MatmulBackward>("BmmBackward", true, false, 1, 0);
+    autograd::record(n, {&a, &b}, {&out});
+    save_operands(*n, a, b, 0);
+  }
+  return out;
 }
 
 Tensor addmm(const Tensor& self, const Tensor& m1, const Tensor& m2, const Scalar& beta, const Scalar& alpha) {
@@ -58,8 +114,19 @@ Tensor addmm(const Tensor& self, const Tensor& m1, const Tensor& m2, const Scala
   DimVector b = broadcast_shapes(self.sizes(), want);
   HEARTH_CHECK(IntArrayRef(b) == IntArrayRef(want), ShapeError, "addmm: self of shape ", self.sizes(),
                " cannot be broadcast to the result shape ", IntArrayRef(want));
-  Tensor c = self.expand(want).unsqueeze(0);
-  return gemm3(m1.unsqueeze(0), m2.unsqueeze(0), &c, alpha.to_double(), beta.to_double(), "addmm").squeeze(0);
+  const bool rec = autograd::any_requires_grad({&self, &m1, &m2});
+  Tensor out;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    Tensor c = self.expand(want).unsqueeze(0);
+    out = gemm3(m1.unsqueeze(0), m2.unsqueeze(0), &c, alpha.to_double(), beta.to_double(), "addmm").squeeze(0);
+  }
+  if (rec) {
+    auto n = std::make_shared<MatmulBackward>("AddmmBackward", false, true, alpha, beta);
+    autograd::record(n, {&self, &m1, &m2}, {&out});
+    save_operands(*n, m1, m2, 1);
+  }
+  return out;
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {

@@ -39,7 +39,7 @@ int64_t wrap_dim(int64_t dim, int64_t ndim) {
   return dim < 0 ? dim + n : dim;
 }
 
-void check_no_internal_overlap(const Tensor& t, const char* op) {
+bool has_internal_overlap(const Tensor& t) {
   // Sorted by stride, each dim must step over everything the smaller dims span; that proves
   // no two elements share memory. A stride-0 dim of size > 1 always fails it.
   struct D { int64_t size, stride; };
@@ -49,12 +49,20 @@ void check_no_internal_overlap(const Tensor& t, const char* op) {
   std::sort(dims.begin(), dims.end(), [](const D& a, const D& b) { return a.stride < b.stride; });
   int64_t span = 0;  // max offset reachable by the dims so far
   for (const D& d : dims) {
-    HEARTH_CHECK(d.stride > span, ValueError, op,
+    if (d.stride <= span) return true;
+    span += (d.size - 1) * d.stride;
+  }
+  return false;
+}
+
+void check_no_internal_overlap(const Tensor& t, const char* op) {
+  if (t.is_contiguous()) return;
+  {
+    HEARTH_CHECK(!has_internal_overlap(t), ValueError, op,
                  ": unsupported operation: more than one element of the written-to tensor refers to a single "
                  "memory location (shape ", t.sizes(), ", strides ", t.strides(),
                  "). This happens after expand() and similar views. Please clone() the tensor before "
                  "performing the operation.");
-    span += (d.size - 1) * d.stride;
   }
 }
 

@@ -20,6 +20,9 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
 /// Wraps a possibly negative dim into [0, ndim); IndexError naming the op otherwise.
 int64_t wrap_dim(int64_t dim, int64_t ndim);
 
+/// True if two elements of `t` share a memory location (after expand and similar views).
+bool has_internal_overlap(const Tensor& t);
+
 /// SEED G1: raises if writing into `t` would write one memory location through several
 /// elements (e.g. after expand), suggesting clone().
 void check_no_internal_overlap(const Tensor& t, const char* op);

@@ -4,13 +4,44 @@
 #include <cmath>
 #include <limits>
 
+#include "../autograd/functions.h"
 #include "hearth/op_attrs.h"
 #include "op_utils.h"
 
 namespace hearth {
 namespace {
 
+using autograd::tensor_list;
+using autograd::internal::ForwardGuard;
 using ops::new_tensor;
+
+/// Puts back the reduced dims (size 1) a keepdim=false reduction removed, so g broadcasts
+/// against the input.
+Tensor unsqueeze_reduced(const Tensor& g, IntArrayRef dims, bool keepdim, int64_t in_dim) {
+  if (keepdim || in_dim == 0) return g;
+  Tensor r = g;
+  for (int64_t d : dims) r = r.unsqueeze(d);  // dims are sorted ascending
+  return r;
+}
+
+/// sum and mean: every input element gets g (divided by the count for mean).
+class SumBackward final : public autograd::Node {
+ public:
+  SumBackward(const char* name, IntArrayRef in_sizes, IntArrayRef dims, bool keepdim, double scale)
+      : name_(name), in_sizes_(in_sizes.begin(), in_sizes.end()), dims_(dims.begin(), dims.end()),
+        keepdim_(keepdim), scale_(scale) {}
+  std::string name() const override { return name_; }
+  tensor_list apply(tensor_list&& g) override {
+    Tensor r = unsqueeze_reduced(g[0], dims_, keepdim_, static_cast<int64_t>(in_sizes_.size())).expand(in_sizes_);
+    return {scale_ == 1.0 ? r : r.mul(Scalar(scale_))};
+  }
+
+ private:
+  const char* name_;
+  DimVector in_sizes_, dims_;
+  bool keepdim_;
+  double scale_;
+};
 
 /// Normalized, sorted, de-duplicated dims; empty input = all dims.
 DimVector reduce_dims(const Tensor& a, IntArrayRef dims, const char* op) {
@@ -76,16 +107,39 @@ Tensor float_only(const Tensor& a, const char* op, std::optional<ScalarType> dty
 
 Tensor sum(const Tensor& a, IntArrayRef dims, bool keepdim, std::optional<ScalarType> dtype) {
   static const OpHandle op = find_op("sum");
-  Tensor in = dtype ? a.to(*dtype) : a;
-  attrs::Reduce at;
-  return reduce(op, in, dims, keepdim, dtype ? *dtype : sum_dtype(a.dtype()), at, false);
+  const bool rec = autograd::any_requires_grad({&a});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    Tensor in = dtype ? a.to(*dtype) : a;
+    attrs::Reduce at;
+    out = reduce(op, in, dims, keepdim, dtype ? *dtype : sum_dtype(a.dtype()), at, false);
+  }
+  if (rec)
+    autograd::record(std::make_shared<SumBackward>("SumBackward", a.sizes(), reduce_dims(a, dims, "sum"), keepdim, 1.0),
+                     {&a}, {&out});
+  return out;
 }
 
 Tensor mean(const Tensor& a, IntArrayRef dims, bool keepdim, std::optional<ScalarType> dtype) {
   static const OpHandle op = find_op("mean");
-  Tensor in = float_only(a, "mean", dtype);
-  attrs::Reduce at;
-  return reduce(op, in, dims, keepdim, in.dtype(), at, false);
+  const bool rec = autograd::any_requires_grad({&a});
+  Tensor out;
+  {
+    ForwardGuard fg(rec);
+    Tensor in = float_only(a, "mean", dtype);
+    attrs::Reduce at;
+    out = reduce(op, in, dims, keepdim, in.dtype(), at, false);
+  }
+  if (rec) {
+    const DimVector rd = reduce_dims(a, dims, "mean");
+    int64_t count = 1;
+    for (auto d : rd) count *= a.size(d);
+    autograd::record(std::make_shared<SumBackward>("MeanBackward", a.sizes(), rd, keepdim,
+                                                   count == 0 ? std::nan("") : 1.0 / static_cast<double>(count)),
+                     {&a}, {&out});
+  }
+  return out;
 }
 
 Tensor amax(const Tensor& a, IntArrayRef dims, bool keepdim) {

@@ -1,6 +1,7 @@
 // Typed exceptions and the one checking macro: user errors throw, library code never aborts.
 #pragma once
 
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,12 @@ class NotImplementedError : public Error { using Error::Error; };
 
 /// Thrown by HEARTH_INTERNAL_ASSERT: a bug in hearth or a plugin, never a user error.
 class InternalError : public Error { using Error::Error; };
+
+/// Warnings (traps that are not errors: SEED A1-trap, G2). The default handler prints
+/// "hearth: warning: MESSAGE" to stderr; set_warning_handler returns the previous handler.
+using WarningHandler = std::function<void(const std::string&)>;
+WarningHandler set_warning_handler(WarningHandler handler);
+void warn(const std::string& message);
 
 namespace detail {
 

@@ -143,7 +143,8 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tens
 /// Indices of non-zero elements, shape (n, ndim), int64.
 Tensor nonzero(const Tensor& a);
 
-/// Grad-mode guard (LibTorch's torch::NoGradGuard); thread-local. Autograd lands in issue #3.
+/// Grad-mode guard (LibTorch's torch::NoGradGuard); thread-local. Ops run inside it build no
+/// autograd graph (SEED E2).
 class NoGradGuard {
  public:
   NoGradGuard();
@@ -155,6 +156,7 @@ class NoGradGuard {
   bool prev_;
 };
 bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
 
 }  // namespace hearth
 

@@ -1,6 +1,7 @@
 // The one header users include: tensors, ops, devices, plugins.
 #pragma once
 
+#include "hearth/autograd.h"
 #include "hearth/device.h"
 #include "hearth/dispatcher.h"
 #include "hearth/data.h"

@@ -28,6 +28,8 @@ class Scalar {
   bool is_bool() const { return kind_ == Kind::Bool; }
   double to_double() const { return kind_ == Kind::Double ? v_.d : static_cast<double>(v_.i); }
   int64_t to_long() const { return kind_ == Kind::Double ? static_cast<int64_t>(v_.d) : v_.i; }
+  /// True if the value equals v (as double); used to skip multiplications by 1.
+  bool equal(double v) const { return to_double() == v; }
   bool to_bool() const { return kind_ == Kind::Double ? v_.d != 0.0 : v_.i != 0; }
   template <typename T>
   T to() const {

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
+#include <type_traits>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -18,6 +21,9 @@ namespace hearth {
 
 class Tensor;
 class Generator;
+namespace autograd {
+class Node;
+}
 
 /// dtype / device / requires_grad for factories: zeros({2,3}, kFloat64), ones({2}, Device("testdev")).
 class TensorOptions {
@@ -28,7 +34,7 @@ class TensorOptions {
   TensorOptions(const char* device) : device_(Device(device)) {}  // NOLINT
   TensorOptions dtype(ScalarType t) const { auto o = *this; o.dtype_ = t; return o; }
   TensorOptions device(Device d) const { auto o = *this; o.device_ = d; return o; }
-  TensorOptions requires_grad(bool r = true) const { auto o = *this; o.requires_grad_ = r; return o; }
+  TensorOptions requires_grad(bool r) const { auto o = *this; o.requires_grad_ = r; return o; }
   std::optional<ScalarType> dtype_opt() const { return dtype_; }
   ScalarType dtype() const { return dtype_ ? *dtype_ : default_dtype(); }
   Device device() const { return device_ ? *device_ : Device(kCPUType); }
@@ -234,9 +240,42 @@ class Tensor {
   Tensor& scatter_(int64_t dim, const Tensor& index, const Tensor& src);
   Tensor& scatter_add_(int64_t dim, const Tensor& index, const Tensor& src);
 
+  // ---- autograd (SEED B2, B6; docs/autograd.md) ----
+  /// True for leaves marked requires_grad and for results of ops on such tensors.
+  bool requires_grad() const;
+  /// Marks a leaf (floating point only) as needing gradients.
+  Tensor& requires_grad_(bool requires_grad = true);
+  Tensor& set_requires_grad(bool requires_grad) { return requires_grad_(requires_grad); }
+  /// The accumulated gradient (undefined until a backward reaches this tensor).
+  const Tensor& grad() const;
+  /// Assignable gradient: t.mutable_grad() = Tensor() clears it.
+  Tensor& mutable_grad();
+  /// The node that computed this tensor; null for leaves.
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  bool is_leaf() const;
+  uint32_t output_nr() const;
+  /// Backpropagates from this tensor (a one-element tensor needs no gradient argument).
+  void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false, const std::vector<Tensor>& inputs = {}) const;
+  /// Calls hook(grad) when this tensor's gradient is computed; a defined return value replaces
+  /// the gradient. Returns an id for remove_hook.
+  template <typename F>
+  unsigned register_hook(F&& hook) const {
+    if constexpr (std::is_void_v<std::invoke_result_t<F, const Tensor&>>) {
+      return register_hook_impl([h = std::forward<F>(hook)](const Tensor& g) { h(g); return Tensor(); });
+    } else {
+      return register_hook_impl(std::function<Tensor(const Tensor&)>(std::forward<F>(hook)));
+    }
+  }
+  void remove_hook(unsigned id) const;
+  /// Keeps the gradient of a non-leaf in grad() after backward.
+  void retain_grad() const;
+  bool retains_grad() const;
+
   std::string toString() const;
 
  private:
+  unsigned register_hook_impl(std::function<Tensor(const Tensor&)> hook) const;
   /// The impl, or a ValueError for an undefined (default-constructed) tensor.
   TensorImpl* ti() const {
     if (!impl_) [[unlikely]] throw_undefined();

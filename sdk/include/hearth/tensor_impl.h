@@ -98,6 +98,11 @@ class TensorImpl : public detail::RefCounted {
   AutogradMeta* autograd_meta() const { return autograd_.get(); }
   void set_autograd_meta(std::unique_ptr<AutogradMeta> meta);
 
+  /// True for tensors made by a view op (they share another tensor's memory). In-place ops on
+  /// views under autograd are refused (docs/autograd.md) because the base would not see them.
+  bool is_view() const { return is_view_; }
+  void set_is_view(bool v) { is_view_ = v; }
+
   uint32_t version() const { return storage_->version(); }
   void bump_version() { storage_->bump_version(); }
 
@@ -110,6 +115,7 @@ class TensorImpl : public detail::RefCounted {
   ScalarType dtype_;
   Device device_;
   bool contiguous_ = true;
+  bool is_view_ = false;
   detail::intrusive_ptr<StorageImpl> storage_;
   std::shared_ptr<const OpaqueLayout> layout_;
   std::unique_ptr<AutogradMeta> autograd_;

@@ -1,0 +1,385 @@
+// Graph nodes, saved tensors, leaf accumulation, the helpers ops use to record history, and the
+// Tensor methods of autograd (requires_grad, grad, backward, hooks).
+#include <algorithm>
+#include <atomic>
+
+#include "hearth/functions.h"
+#include "internal.h"
+
+namespace hearth {
+
+namespace {
+std::atomic<uint64_t> g_next_meta_id{1};
+std::atomic<int64_t> g_live_nodes{0};
+std::atomic<int64_t> g_live_saved{0};
+std::atomic<unsigned> g_next_hook_id{1};
+thread_local uint64_t t_sequence_nr = 0;
+// Children of nodes being destroyed, released iteratively: a long chain (SEED G2's
+// `total += loss`) would otherwise recurse once per node and overflow the stack.
+thread_local std::vector<std::shared_ptr<autograd::Node>>* t_pending_release = nullptr;
+}  // namespace
+
+AutogradMeta::AutogradMeta() : id(g_next_meta_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+namespace autograd {
+
+namespace internal {
+
+AutogradMeta& materialize(const Tensor& t) {
+  TensorImpl* impl = t.impl().get();
+  if (!impl->autograd_meta()) impl->set_autograd_meta(std::make_unique<AutogradMeta>());
+  return *impl->autograd_meta();
+}
+
+std::string describe(const Tensor& t) {
+  return detail::str("[", t.sizes(), "] ", t.dtype(), t.is_cpu() ? "" : " on " + t.device().str());
+}
+
+}  // namespace internal
+
+using internal::meta;
+
+// ---- Node ----
+
+Node::Node() : sequence_nr_(t_sequence_nr++) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+  if (is_anomaly_enabled()) creation_trace_ = internal::capture_creation_trace();
+}
+
+Node::~Node() {
+  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
+  if (t_pending_release) {
+    for (auto& e : next_edges_)
+      if (e.function) t_pending_release->push_back(std::move(e.function));
+    return;
+  }
+  std::vector<std::shared_ptr<Node>> pending;
+  for (auto& e : next_edges_)
+    if (e.function) pending.push_back(std::move(e.function));
+  if (pending.empty()) return;
+  t_pending_release = &pending;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    n.reset();  // its destructor appends its own children to `pending`
+  }
+  t_pending_release = nullptr;
+}
+
+uint32_t Node::add_input_meta(const Tensor& t) {
+  input_meta_.push_back(InputMeta{DimVector(t.sizes().begin(), t.sizes().end()), t.dtype(), t.device()});
+  return static_cast<uint32_t>(input_meta_.size() - 1);
+}
+
+void Node::set_input_meta(uint32_t i, const Tensor& t) {
+  if (input_meta_.size() <= i) input_meta_.resize(i + 1, InputMeta{{}, t.dtype(), t.device()});
+  input_meta_[i] = InputMeta{DimVector(t.sizes().begin(), t.sizes().end()), t.dtype(), t.device()};
+}
+
+unsigned Node::add_pre_hook(uint32_t input_nr, std::function<Tensor(const Tensor&)> fn) {
+  const unsigned id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
+  pre_hooks_.emplace_back(id, input_nr, std::move(fn));
+  return id;
+}
+
+void Node::remove_pre_hook(unsigned id) {
+  pre_hooks_.erase(std::remove_if(pre_hooks_.begin(), pre_hooks_.end(),
+                                  [id](const auto& h) { return std::get<0>(h) == id; }),
+                   pre_hooks_.end());
+}
+
+// ---- SavedVariable ----
+
+namespace internal {
+Tensor alias_without_history(const Tensor& t) {
+  auto impl = detail::make_intrusive<TensorImpl>(t.impl()->storage(), t.dtype(), t.sizes(), t.impl()->strides(),
+                                                 t.impl()->storage_offset());
+  if (t.impl()->opaque_layout()) impl->set_opaque_layout(t.impl()->opaque_layout());
+  return Tensor(std::move(impl));
+}
+}  // namespace internal
+using internal::alias_without_history;
+
+SavedVariable::SavedVariable(const Tensor& t, bool is_output) {
+  if (!t.defined()) return;
+  was_defined_ = true;
+  is_output_ = is_output;
+  version_ = t._version();
+  AutogradMeta* m = meta(t);
+  if (!is_output && m && m->requires_grad() && !m->grad_fn) {
+    data_ = t;  // a leaf: keep it so create_graph can reach its accumulator (no cycle: no grad_fn)
+  } else {
+    data_ = alias_without_history(t);
+    if (is_output && m) output_nr_ = m->output_nr;
+    if (!is_output && m && m->grad_fn) {
+      grad_fn_ = m->grad_fn;  // weak: the node's next edge keeps it alive
+      output_nr_ = m->output_nr;
+    }
+  }
+  g_live_saved.fetch_add(1, std::memory_order_relaxed);
+}
+
+SavedVariable::~SavedVariable() {
+  if (was_defined_ && !released_) g_live_saved.fetch_sub(1, std::memory_order_relaxed);
+}
+
+SavedVariable::SavedVariable(SavedVariable&& o) noexcept
+    : data_(std::move(o.data_)),
+      grad_fn_(std::move(o.grad_fn_)),
+      version_(o.version_),
+      output_nr_(o.output_nr_),
+      is_output_(o.is_output_),
+      was_defined_(o.was_defined_),
+      released_(o.released_) {
+  o.was_defined_ = false;
+}
+
+SavedVariable& SavedVariable::operator=(SavedVariable&& o) noexcept {
+  if (this != &o) {
+    if (was_defined_ && !released_) g_live_saved.fetch_sub(1, std::memory_order_relaxed);
+    data_ = std::move(o.data_);
+    grad_fn_ = std::move(o.grad_fn_);
+    version_ = o.version_;
+    output_nr_ = o.output_nr_;
+    is_output_ = o.is_output_;
+    was_defined_ = o.was_defined_;
+    released_ = o.released_;
+    o.was_defined_ = false;
+  }
+  return *this;
+}
+
+void SavedVariable::release() {
+  if (was_defined_ && !released_) g_live_saved.fetch_sub(1, std::memory_order_relaxed);
+  released_ = true;
+  data_ = Tensor();
+}
+
+Tensor SavedVariable::unpack(const Node& owner) const {
+  if (!was_defined_) return Tensor();
+  HEARTH_CHECK(!released_, AutogradError, "Trying to backward through the graph a second time (or to read saved "
+               "tensors after they have been freed): the tensors saved by ", owner.name(),
+               " were freed by the previous backward. Pass retain_graph=true to the first backward() "
+               "(or autograd::grad()) if you need to backward through the graph again");
+  const uint32_t now = data_._version();
+  HEARTH_CHECK(now == version_, AutogradError,
+               "one of the tensors needed for gradient computation has been modified by an in-place operation: ",
+               internal::describe(data_), is_output_ ? " (an output of " : " (an input of ", owner.name(),
+               ") is at version ", now, "; expected version ", version_,
+               " instead. The value was changed in place after ", owner.name(),
+               " saved it for backward; clone() it before the in-place change, or make the change out of place");
+  if (!is_grad_enabled()) return data_;
+  // create_graph: reconnect the tensor to its history so the gradient has a graph too.
+  std::shared_ptr<Node> fn;
+  if (is_output_) fn = std::const_pointer_cast<Node>(owner.shared_from_this());
+  else fn = grad_fn_.lock();
+  if (!fn) return data_;
+  Tensor t = alias_without_history(data_);
+  AutogradMeta& m = internal::materialize(t);
+  m.grad_fn = std::move(fn);
+  m.output_nr = output_nr_;
+  return t;
+}
+
+// ---- AccumulateGrad ----
+
+AccumulateGrad::AccumulateGrad(Tensor variable) : variable_(std::move(variable)) { add_input_meta(variable_); }
+
+tensor_list AccumulateGrad::apply(tensor_list&& grads) {
+  Tensor g = std::move(grads[0]);
+  AutogradMeta& m = internal::materialize(variable_);
+  for (const auto& [id, hook] : m.hooks) {
+    if (!g.defined()) break;
+    Tensor r = hook(g);
+    if (r.defined()) g = std::move(r);
+  }
+  if (!g.defined()) return {};
+  if (!m.grad.defined()) {
+    // Steal the incoming gradient when nothing else references it; otherwise copy, so that two
+    // leaves never share one gradient tensor (a later in-place accumulation would hit both).
+    const bool sole = g.impl().use_count() == 1 && g.impl()->storage().use_count() == 1 && g.is_contiguous() &&
+                      !g.impl()->is_view();
+    if (is_grad_enabled()) m.grad = sole ? g : g.clone();
+    else m.grad = sole ? g.detach() : g.clone().detach();
+  } else if (is_grad_enabled()) {
+    m.grad = m.grad + g;  // create_graph: keep the sum differentiable
+  } else {
+    NoGradGuard ng;
+    m.grad.add_(g);
+  }
+  return {};
+}
+
+// ---- recording ----
+
+bool any_requires_grad(std::initializer_list<const Tensor*> tensors) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : tensors) {
+    if (t && t->defined()) {
+      const AutogradMeta* m = t->impl()->autograd_meta();
+      if (m && m->requires_grad()) return true;
+    }
+  }
+  return false;
+}
+
+bool any_requires_grad(const tensor_list& tensors) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor& t : tensors)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  AutogradMeta* m = meta(t);
+  if (!m) return {};
+  if (m->grad_fn) return Edge{m->grad_fn, m->output_nr};
+  if (!m->requires_grad_flag) return {};
+  std::shared_ptr<Node> acc = m->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t);
+    m->grad_accumulator = acc;
+  }
+  return Edge{std::move(acc), 0};
+}
+
+void set_history(const Tensor& output, const std::shared_ptr<Node>& fn) {
+  AutogradMeta& m = internal::materialize(output);
+  HEARTH_INTERNAL_ASSERT(!m.grad_fn && !m.requires_grad_flag, "set_history on a tensor that already has history");
+  m.output_nr = fn->add_input_meta(output);
+  m.grad_fn = fn;
+}
+
+void check_inplace(const Tensor& self, bool others_need_grad, const char* op) {
+  if (!is_grad_enabled()) return;
+  AutogradMeta* m = meta(self);
+  const bool self_rg = m && m->requires_grad();
+  HEARTH_CHECK(!(self_rg && !m->grad_fn), AutogradError, op, ": a leaf tensor that requires grad (",
+               internal::describe(self), ") is being used in an in-place operation. Update parameters inside a "
+               "NoGradGuard (as optimizers do), or use an out-of-place op");
+  HEARTH_CHECK(!((self_rg || others_need_grad) && self.impl()->is_view()), AutogradError, op,
+               ": in-place operation on a view (", internal::describe(self),
+               ") while autograd is recording. hearth does not carry in-place changes of a view back into its "
+               "base's graph; use the out-of-place op (y = y.op(...)), clone() the view first, or build the "
+               "tensor with cat/stack/where");
+}
+
+void rebase_history(const Tensor& self, const std::shared_ptr<Node>& fn) {
+  AutogradMeta& m = internal::materialize(self);
+  fn->set_input_meta(0, self);
+  m.grad_fn = fn;
+  m.output_nr = 0;
+  if (m.retained_grad) m.retained_grad.reset();  // the old node's hook no longer sees this tensor
+}
+
+int64_t live_nodes() { return g_live_nodes.load(std::memory_order_relaxed); }
+int64_t live_saved_tensors() { return g_live_saved.load(std::memory_order_relaxed); }
+
+uint64_t leaf_id(const Tensor& t) {
+  HEARTH_CHECK(t.defined(), ValueError, "leaf_id: undefined tensor");
+  return internal::materialize(t).id;
+}
+
+AutoGradMode::AutoGradMode(bool enabled) : prev_(is_grad_enabled()) { set_grad_enabled(enabled); }
+AutoGradMode::~AutoGradMode() { set_grad_enabled(prev_); }
+
+}  // namespace autograd
+
+// ---- Tensor methods ----
+
+using autograd::internal::meta;
+
+bool Tensor::requires_grad() const {
+  const AutogradMeta* m = ti()->autograd_meta();
+  return m && m->requires_grad();
+}
+
+Tensor& Tensor::requires_grad_(bool r) {
+  AutogradMeta* m = meta(*this);
+  HEARTH_CHECK(!(m && m->grad_fn), AutogradError, "requires_grad_: you can only change requires_grad of leaf tensors "
+               "(this one was computed by ", m && m->grad_fn ? m->grad_fn->name() : "", "). To use a computed tensor "
+               "without its history, use detach()");
+  if (!r && !m) return *this;
+  HEARTH_CHECK(!r || is_floating_point(), AutogradError, "requires_grad_: only tensors of floating point dtype can "
+               "require gradients (got ", dtype(), ")");
+  autograd::internal::materialize(*this).requires_grad_flag = r;
+  return *this;
+}
+
+const Tensor& Tensor::grad() const {
+  static const Tensor undefined;
+  const AutogradMeta* m = ti()->autograd_meta();
+  if (!m) return undefined;
+  if (m->retained_grad) return *m->retained_grad;
+  if (m->grad_fn && !m->grad.defined()) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      warn("grad() of a non-leaf tensor (computed by " + m->grad_fn->name() +
+           ") is not filled by backward. Call retain_grad() on it before backward if you need it, or read the "
+           "grad() of the leaf tensors");
+  }
+  return m->grad;
+}
+
+Tensor& Tensor::mutable_grad() { return autograd::internal::materialize(*this).grad; }
+
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
+  static const std::shared_ptr<autograd::Node> none;
+  const AutogradMeta* m = ti()->autograd_meta();
+  return m ? m->grad_fn : none;
+}
+
+bool Tensor::is_leaf() const {
+  const AutogradMeta* m = ti()->autograd_meta();
+  return !m || !m->grad_fn;
+}
+
+uint32_t Tensor::output_nr() const {
+  const AutogradMeta* m = ti()->autograd_meta();
+  return m ? m->output_nr : 0;
+}
+
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph, bool create_graph,
+                      const std::vector<Tensor>& inputs) const {
+  autograd::tensor_list grads;
+  if (gradient.defined()) grads.push_back(gradient);
+  autograd::backward({*this}, grads, retain_graph, create_graph, inputs);
+}
+
+unsigned Tensor::register_hook_impl(std::function<Tensor(const Tensor&)> hook) const {
+  HEARTH_CHECK(requires_grad(), AutogradError, "register_hook: cannot register a hook on a tensor that doesn't "
+               "require gradient (", autograd::internal::describe(*this), ")");
+  AutogradMeta& m = autograd::internal::materialize(*this);
+  if (m.grad_fn) return m.grad_fn->add_pre_hook(m.output_nr, std::move(hook));
+  const unsigned id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
+  m.hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void Tensor::remove_hook(unsigned id) const {
+  AutogradMeta* m = meta(*this);
+  if (!m) return;
+  if (m->grad_fn) m->grad_fn->remove_pre_hook(id);
+  m->hooks.erase(std::remove_if(m->hooks.begin(), m->hooks.end(), [id](const auto& h) { return h.first == id; }),
+                 m->hooks.end());
+}
+
+void Tensor::retain_grad() const {
+  HEARTH_CHECK(requires_grad(), AutogradError, "retain_grad: can't retain the gradient of a tensor that doesn't "
+               "require grad (", autograd::internal::describe(*this), ")");
+  AutogradMeta& m = autograd::internal::materialize(*this);
+  if (!m.grad_fn || m.retained_grad) return;  // leaves keep their gradient anyway
+  auto slot = std::make_shared<Tensor>();
+  m.retained_grad = slot;
+  m.grad_fn->add_pre_hook(m.output_nr, [slot](const Tensor& g) {
+    *slot = slot->defined() ? *slot + g : g;
+    return Tensor();
+  });
+}
+
+bool Tensor::retains_grad() const {
+  const AutogradMeta* m = ti()->autograd_meta();
+  return m && m->retained_grad != nullptr;
+}
+
+}  // namespace hearth
