@@ -18,7 +18,7 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-std::string shape_str(const Tensor& t) { return detail::str("(", t.sizes(), ")"); }
+std::string shape_str(const Tensor& t) { return detail::str(t.sizes()); }
 
 }  // namespace
 

@@ -116,8 +116,8 @@ Tensor validate(const Node& fn, size_t i, Tensor g, const InputMeta& m) {
   if (!g.defined()) return g;
   if (g.sizes() != IntArrayRef(m.sizes)) {
     HEARTH_CHECK(expandable_to(m.sizes, g.sizes()), AutogradError, "Function ", fn.name(),
-                 " returned an invalid gradient at index ", i, ": got shape [", g.sizes(),
-                 "] but expected shape compatible with [", IntArrayRef(m.sizes), "]");
+                 " returned an invalid gradient at index ", i, ": got shape ", g.sizes(),
+                 " but expected shape compatible with ", IntArrayRef(m.sizes));
     g = internal::sum_to(g, m.sizes);
   }
   HEARTH_CHECK(g.device() == m.device, AutogradError, "Function ", fn.name(), " returned a gradient on ",
@@ -151,13 +151,13 @@ void run(const tensor_list& outputs, const tensor_list& grad_outputs, RunOptions
     Tensor g;
     if (!grad_outputs.empty() && grad_outputs[i].defined()) {
       g = grad_outputs[i];
-      HEARTH_CHECK(g.sizes() == out.sizes(), ShapeError, who, ": the gradient for output ", i, " has shape [",
-                   g.sizes(), "] but the output has shape [", out.sizes(), "]");
+      HEARTH_CHECK(g.sizes() == out.sizes(), ShapeError, who, ": the gradient for output ", i, " has shape ",
+                   g.sizes(), " but the output has shape ", out.sizes());
       HEARTH_CHECK(g.device() == out.device(), DeviceError, who, ": the gradient for output ", i, " is on ",
                    g.device().str(), " but the output is on ", out.device().str());
     } else {
       HEARTH_CHECK(out.numel() == 1, AutogradError, who, ": grad can be implicitly created only for one-element "
-                   "outputs; output ", i, " has shape [", out.sizes(), "]. Pass a gradient of the same shape");
+                   "outputs; output ", i, " has shape ", out.sizes(), ". Pass a gradient of the same shape");
       NoGradGuard ng;
       g = ones_like(out);
     }

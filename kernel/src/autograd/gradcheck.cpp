@@ -120,8 +120,8 @@ GradcheckResult gradcheck(const std::function<tensor_list(const tensor_list&)>& 
   }
   if (!res.ok) {
     res.message = detail::str("gradcheck: Jacobian mismatch for output ", res.output, " with respect to input ",
-                              res.input, ". Worst element: input index [", IntArrayRef(res.index),
-                              "], output index [", IntArrayRef(res.output_index), "]: analytic ", res.analytic,
+                              res.input, ". Worst element: input index ", IntArrayRef(res.index),
+                              ", output index ", IntArrayRef(res.output_index), ": analytic ", res.analytic,
                               ", numeric ", res.numeric, " (|difference| ", std::abs(res.analytic - res.numeric),
                               " > atol ", o.atol, " + rtol ", o.rtol, " * |numeric|)");
     HEARTH_CHECK(!o.raise_exception, AutogradError, res.message);

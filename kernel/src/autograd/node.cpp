@@ -32,7 +32,7 @@ AutogradMeta& materialize(const Tensor& t) {
 }
 
 std::string describe(const Tensor& t) {
-  return detail::str("[", t.sizes(), "] ", t.dtype(), t.is_cpu() ? "" : " on " + t.device().str());
+  return detail::str(t.sizes(), " ", t.dtype(), t.is_cpu() ? "" : " on " + t.device().str());
 }
 
 }  // namespace internal
