@@ -166,7 +166,7 @@ void run(const tensor_list& outputs, const tensor_list& grad_outputs, RunOptions
 
   AutoGradMode mode(opt.create_graph);
   std::unordered_map<Node*, NodeTask> tasks;
-  tasks.reserve(32);
+  tasks.reserve(128);
   std::vector<Node*> stack;
   for (auto& [e, g] : roots)
     if (tasks.try_emplace(e.function.get()).second) stack.push_back(e.function.get());
@@ -272,7 +272,7 @@ void run(const tensor_list& outputs, const tensor_list& grad_outputs, RunOptions
         Tensor g = validate(*n, i, std::move(outs[i]), e.function->input_meta(e.input_nr));
         if (opt.accumulate && is_accumulator(e.function.get()) && child.exec) {
           const Tensor& leaf = static_cast<AccumulateGrad*>(e.function.get())->variable();
-          leaves.push_back(LeafGradRecord{internal::materialize(leaf).id,
+          leaves.push_back(LeafGradRecord{internal::materialize(leaf).stable_id(),
                                           DimVector(leaf.sizes().begin(), leaf.sizes().end()), n->name()});
         }
         if (child.inputs.size() < e.function->num_inputs()) child.inputs.resize(e.function->num_inputs());

@@ -19,7 +19,12 @@ thread_local uint64_t t_sequence_nr = 0;
 thread_local std::vector<std::shared_ptr<autograd::Node>>* t_pending_release = nullptr;
 }  // namespace
 
-AutogradMeta::AutogradMeta() : id(g_next_meta_id.fetch_add(1, std::memory_order_relaxed)) {}
+AutogradMeta::AutogradMeta() = default;
+
+uint64_t AutogradMeta::stable_id() {
+  if (id_ == 0) id_ = g_next_meta_id.fetch_add(1, std::memory_order_relaxed);
+  return id_;
+}
 
 namespace autograd {
 
@@ -200,7 +205,8 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
     const bool sole = g.impl().use_count() == 1 && g.impl()->storage().use_count() == 1 && g.is_contiguous() &&
                       !g.impl()->is_view();
     if (is_grad_enabled()) m.grad = sole ? g : g.clone();
-    else m.grad = sole ? g.detach() : g.clone().detach();
+    else if (!sole) m.grad = g.clone();
+    else m.grad = g.requires_grad() ? alias_without_history(g) : std::move(g);  // a user-given root grad may have history
   } else if (is_grad_enabled()) {
     m.grad = m.grad + g;  // create_graph: keep the sum differentiable
   } else {
@@ -277,7 +283,7 @@ int64_t live_saved_tensors() { return g_live_saved.load(std::memory_order_relaxe
 
 uint64_t leaf_id(const Tensor& t) {
   HEARTH_CHECK(t.defined(), ValueError, "leaf_id: undefined tensor");
-  return internal::materialize(t).id;
+  return internal::materialize(t).stable_id();
 }
 
 AutoGradMode::AutoGradMode(bool enabled) : prev_(is_grad_enabled()) { set_grad_enabled(enabled); }

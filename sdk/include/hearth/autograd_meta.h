@@ -31,10 +31,14 @@ struct AutogradMeta {
   std::vector<std::pair<unsigned, std::function<Tensor(const Tensor&)>>> hooks;
   /// retain_grad() on a non-leaf: the hook writes here (shared so a dead tensor is harmless).
   std::shared_ptr<Tensor> retained_grad;
-  /// Stable identity for "which leaves got a gradient" (SEED A1-trap); never reused.
-  uint64_t id;
+  /// Stable identity for "which leaves got a gradient" (SEED A1-trap); never reused. Assigned
+  /// on first use, so tensors that never need one pay no atomic.
+  uint64_t stable_id();
 
   bool requires_grad() const { return requires_grad_flag || grad_fn != nullptr; }
+
+ private:
+  uint64_t id_ = 0;
 };
 
 }  // namespace hearth
