@@ -59,6 +59,18 @@ TensorImpl::~TensorImpl() = default;
 
 void TensorImpl::set_autograd_meta(std::unique_ptr<AutogradMeta> meta) { autograd_ = std::move(meta); }
 
+void TensorImpl::set_data(const TensorImpl& other) {
+  storage_ = other.storage_;
+  sizes_ = other.sizes_;
+  strides_ = other.strides_;
+  storage_offset_ = other.storage_offset_;
+  dtype_ = other.dtype_;
+  device_ = other.device_;
+  layout_ = other.layout_;
+  is_view_ = other.is_view_;
+  refresh();
+}
+
 void TensorImpl::set_sizes_and_strides(IntArrayRef sizes, IntArrayRef strides, int64_t storage_offset) {
   sizes_.assign(sizes.begin(), sizes.end());
   strides_.assign(strides.begin(), strides.end());

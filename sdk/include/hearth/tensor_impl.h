@@ -94,6 +94,9 @@ class TensorImpl : public detail::RefCounted {
   /// Changes the geometry (views are new TensorImpls; this is for in-place resize and set).
   void set_sizes_and_strides(IntArrayRef sizes, IntArrayRef strides, int64_t storage_offset);
   void set_storage(detail::intrusive_ptr<StorageImpl> storage) { storage_ = std::move(storage); }
+  /// Takes over another tensor's memory, geometry, dtype and device, keeping this TensorImpl
+  /// (and its autograd state): how module.to(device) moves parameters in place (SEED B8).
+  void set_data(const TensorImpl& other);
 
   AutogradMeta* autograd_meta() const { return autograd_.get(); }
   void set_autograd_meta(std::unique_ptr<AutogradMeta> meta);

@@ -1,0 +1,201 @@
+// Modules (SEED A1, B8, B10, E4): named registration of parameters, buffers and submodules;
+// everything that walks a model (parameters(), state_dict(), to(), train()) sees exactly what
+// was registered. Containers: Sequential, ModuleList, ModuleDict.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hearth/serialize.h"
+#include "hearth/tensor.h"
+
+namespace hearth::nn {
+
+/// What load_state_dict found: keys the model has but the file lacks, keys the file has but the
+/// model lacks, and keys present in both with different shapes.
+struct LoadStateDictResult {
+  std::vector<std::string> missing_keys;
+  std::vector<std::string> unexpected_keys;
+  struct Mismatch {
+    std::string key;
+    DimVector expected, got;
+  };
+  std::vector<Mismatch> shape_mismatches;
+  /// The prefix removed from the file's keys ("module." from data-parallel wrappers), if any.
+  std::string stripped_prefix;
+  bool ok() const { return missing_keys.empty() && unexpected_keys.empty() && shape_mismatches.empty(); }
+};
+
+class Module : public std::enable_shared_from_this<Module> {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The layer's type ("Linear"), for printing and summaries.
+  virtual std::string type_name() const { return "Module"; }
+  /// The arguments shown inside the parentheses when printing ("in_features=4, ...").
+  virtual std::string extra_repr() const { return ""; }
+
+  /// The one-tensor forward most layers have. Modules with other signatures define their own
+  /// forward and leave this one raising NotImplementedError.
+  virtual Tensor forward(const Tensor& input);
+  /// forward() inside an autograd scope named after this module (anomaly traces name it).
+  Tensor operator()(const Tensor& input);
+
+  // ---- registration ----
+  /// Registers a trained tensor. The module keeps the same TensorImpl, so a member handle to the
+  /// returned tensor stays valid through to(device). requires_grad is set for floating tensors.
+  Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
+  /// Registers a tensor that is not trained but is saved and moved with the module (B10).
+  /// Non-persistent buffers move with the module but stay out of state_dict.
+  Tensor& register_buffer(const std::string& name, Tensor tensor, bool persistent = true);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    register_module_impl(name, module);
+    return module;
+  }
+  /// Replaces a registered submodule (same name).
+  void replace_module(const std::string& name, std::shared_ptr<Module> module);
+
+  // ---- walking what was registered ----
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  TensorList named_parameters(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  TensorList named_buffers(bool recurse = true) const;
+  std::vector<std::shared_ptr<Module>> children() const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
+  /// This module and all below it, pre-order; names are dotted paths ("" for this one).
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules();
+  std::vector<std::shared_ptr<Module>> modules();
+  /// Calls fn on every submodule, then on this module (PyTorch's order).
+  void apply(const std::function<void(Module&)>& fn);
+
+  /// The registered parameter / buffer / submodule of that name (ValueError listing the names).
+  Tensor& param(const std::string& name);
+  Tensor& buffer(const std::string& name);
+  std::shared_ptr<Module> child(const std::string& name) const;
+  /// The submodule as type M (ValueError naming both types if it is not one).
+  template <typename M>
+  std::shared_ptr<M> child_as(const std::string& name) const {
+    return cast<M>(child(name), name);
+  }
+
+  // ---- modes and devices ----
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  /// Moves (or converts) every registered parameter and buffer in place (B8): handles to them
+  /// stay valid. Gradients move too. Floating tensors only are converted by to(dtype).
+  void to(Device device);
+  void to(ScalarType dtype);
+  void to(Device device, ScalarType dtype);
+  /// Unsets every parameter's gradient (SEED G4), or zeroes it with set_to_none = false.
+  void zero_grad(bool set_to_none = true);
+
+  // ---- state ----
+  /// Parameters and persistent buffers by dotted name, in PyTorch's order (a module's own
+  /// parameters, its buffers, then each child's). The tensors share memory with the module.
+  TensorList state_dict() const;
+  /// Copies values in by name (to each tensor's device and dtype). A "module." prefix on every
+  /// key of the file is removed first (E4). strict: any missing, unexpected or mis-shaped key is a
+  /// ValueError listing them all and nothing is copied; otherwise the matching keys are copied and
+  /// the rest reported.
+  LoadStateDictResult load_state_dict(const TensorList& state, bool strict = true);
+
+  /// Multi-line PyTorch-style description.
+  std::string repr() const;
+  /// The name this module was registered under in its parent ("" at the root).
+  const std::string& registered_name() const { return registered_name_; }
+
+ protected:
+  template <typename M>
+  static std::shared_ptr<M> cast(const std::shared_ptr<Module>& m, const std::string& what) {
+    auto r = std::dynamic_pointer_cast<M>(m);
+    if (!r) cast_error(m, what);
+    return r;
+  }
+  [[noreturn]] static void cast_error(const std::shared_ptr<Module>& m, const std::string& what);
+  void register_module_impl(const std::string& name, std::shared_ptr<Module> module);
+  void check_new_name(const std::string& name, const char* what) const;
+
+  struct Entry {
+    std::string name;
+    Tensor tensor;
+    bool persistent = true;
+  };
+  std::vector<Entry> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+
+ private:
+  void collect(const std::string& prefix, bool recurse, bool want_params, bool persistent_only, TensorList& out) const;
+  void repr_into(std::ostream& os, int indent) const;
+  std::string registered_name_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Module& m);
+
+/// Chains its children: forward(x) = child_n(...child_1(child_0(x))). Children are named "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  /// Named children, as PyTorch's Sequential(OrderedDict(...)).
+  explicit Sequential(std::vector<std::pair<std::string, std::shared_ptr<Module>>> named);
+  std::string type_name() const override { return "Sequential"; }
+  Tensor forward(const Tensor& input) override;
+  void push_back(std::shared_ptr<Module> module);
+  void push_back(const std::string& name, std::shared_ptr<Module> module);
+  size_t size() const { return children_.size(); }
+  std::shared_ptr<Module> operator[](int64_t index) const;
+  template <typename M>
+  std::shared_ptr<M> at(int64_t index) const {
+    return cast<M>((*this)[index], std::to_string(index));
+  }
+};
+
+/// Holds modules in a list; registers them ("0", "1", ...) but has no forward (SEED A1).
+class ModuleList : public Module {
+ public:
+  ModuleList() = default;
+  ModuleList(std::initializer_list<std::shared_ptr<Module>> modules);
+  std::string type_name() const override { return "ModuleList"; }
+  Tensor forward(const Tensor& input) override;
+  void push_back(std::shared_ptr<Module> module);
+  size_t size() const { return children_.size(); }
+  std::shared_ptr<Module> operator[](int64_t index) const;
+  template <typename M>
+  std::shared_ptr<M> at(int64_t index) const {
+    return cast<M>((*this)[index], std::to_string(index));
+  }
+  auto begin() const { return children_.begin(); }
+  auto end() const { return children_.end(); }
+};
+
+/// Holds modules by name; registers them but has no forward (SEED A1).
+class ModuleDict : public Module {
+ public:
+  ModuleDict() = default;
+  ModuleDict(std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules);
+  std::string type_name() const override { return "ModuleDict"; }
+  Tensor forward(const Tensor& input) override;
+  void insert(const std::string& name, std::shared_ptr<Module> module);
+  bool contains(const std::string& name) const;
+  size_t size() const { return children_.size(); }
+  std::vector<std::string> keys() const;
+  std::shared_ptr<Module> operator[](const std::string& name) const { return child(name); }
+  template <typename M>
+  std::shared_ptr<M> at(const std::string& name) const {
+    return cast<M>(child(name), name);
+  }
+};
+
+}  // namespace hearth::nn
