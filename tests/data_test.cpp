@@ -1,10 +1,14 @@
 // Data pipeline: DataLoader order and determinism across worker counts, seeded transforms
-// (SEED C3), error propagation with the sample index and prompt shutdown (C1), samplers.
+// (SEED C3), error propagation with the sample index and prompt shutdown (C1), samplers,
+// pin_memory and the DevicePrefetcher on testdev (C4).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -321,18 +325,221 @@ TEST(DataLoader, BadSamplerIndexIsSampleError) {
   }
 }
 
+namespace {
+/// A device type without pinned memory (allocate_pinned returns nullptr), registered by the test.
+class NoPinDevice final : public DeviceInterface {
+ public:
+  int device_count() const override { return 1; }
+  void* allocate(size_t n, int) override { return std::malloc(n ? n : 1); }
+  void deallocate(void* p, size_t, int) noexcept override { std::free(p); }
+  void copy_from_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
+  void copy_to_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
+  void copy_within(void* d, int, const void* s, int, size_t n) override { std::memmove(d, s, n); }
+  void synchronize(int) override {}
+};
+Device nopin_device() {
+  static NoPinDevice dev;
+  static DeviceTypeId id = register_device_type("test-nopin", &dev);
+  return Device(id);
+}
+
+/// testdev's test queries (plugins/testdev): is p inside a live pinned block; live pinned bytes.
+bool testdev_is_pinned(const void* p) {
+  load_plugins();
+  auto f = reinterpret_cast<bool (*)(const void*)>(find_component("testdev", "is_pinned"));
+  EXPECT_TRUE(f) << "hearth-testdev not loaded";
+  return f && f(p);
+}
+size_t testdev_pinned_bytes() {
+  load_plugins();
+  auto f = reinterpret_cast<size_t (*)()>(find_component("testdev", "pinned_bytes"));
+  EXPECT_TRUE(f) << "hearth-testdev not loaded";
+  return f ? f() : 0;
+}
+}  // namespace
+
 TEST(DataLoader, PinMemoryIsNoOpWithoutPinnedAllocator) {
+  for (Device d : {Device(kCPUType), nopin_device()}) {
+    DataLoaderOptions o;
+    o.batch_size = 4;
+    o.num_workers = 2;
+    o.pin_memory = true;
+    o.pin_device = d;
+    DataLoader dl(make_ds(8), o);
+    size_t n = 0;
+    for (const Batch& b : dl) {
+      EXPECT_TRUE(b.data.is_cpu());
+      EXPECT_EQ(b.data.size(0), 4);
+      ++n;
+    }
+    EXPECT_EQ(n, 2u) << d;
+  }
+}
+
+TEST(DataLoader, PinMemoryUsesTheDevicesPinnedAllocator) {  // SEED C1, F6
+  const size_t before = testdev_pinned_bytes();
+  {
+    std::vector<Batch> pinned;
+    for (size_t w : {0u, 2u}) {
+      DataLoaderOptions o;
+      o.batch_size = 5;
+      o.shuffle = true;
+      o.seed = 7;
+      o.num_workers = w;
+      o.transform = augment();
+      o.pin_memory = true;
+      o.pin_device = Device("testdev");
+      DataLoader dl(make_ds(23), o);
+      std::vector<Batch> got;
+      for (const Batch& b : dl) {
+        EXPECT_TRUE(b.data.is_cpu()) << "pinned memory is host memory";
+        EXPECT_TRUE(testdev_is_pinned(b.data.data_ptr())) << "batch data not from allocate_pinned";
+        EXPECT_TRUE(testdev_is_pinned(b.target.data_ptr())) << "batch target not from allocate_pinned";
+        EXPECT_TRUE(testdev_is_pinned(static_cast<const char*>(b.data.data_ptr()) + b.data.nbytes() - 1));
+        got.push_back(b);
+      }
+      if (w == 0) pinned = got;
+      else expect_same(pinned, got);
+    }
+    EXPECT_GT(testdev_pinned_bytes(), before);
+    expect_same(pinned, run_epochs(0, 1, true));  // the same batches as without pinning
+    // An unpinned batch is not reported as pinned.
+    EXPECT_FALSE(testdev_is_pinned(run_epochs(0, 1, true)[0].data.data_ptr()));
+  }
+  EXPECT_EQ(testdev_pinned_bytes(), before) << "every pinned block freed with its batch";
+}
+
+namespace {
+/// Batches of a prefetcher, brought back to the cpu (testdev memory is scrambled on the host).
+std::vector<Batch> to_cpu(DevicePrefetcher& p, Device dev) {
+  std::vector<Batch> out;
+  for (const Batch& b : p) {
+    EXPECT_EQ(b.data.device(), dev);
+    EXPECT_EQ(b.target.device(), dev);
+    out.push_back({b.data.to(Device(kCPUType)), b.target.to(Device(kCPUType)), b.indices});
+  }
+  return out;
+}
+
+/// Counts get() calls; each takes `sleep_ms`.
+class Counting : public Dataset {
+ public:
+  Counting(size_t n, int sleep_ms) : n_(n), sleep_ms_(sleep_ms) {}
+  size_t size() const override { return n_; }
+  Example get(size_t i) const override {
+    if (sleep_ms_) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+    gets.fetch_add(1);
+    return {full({4}, static_cast<double>(i)), scalar_tensor(static_cast<int64_t>(i))};
+  }
+  mutable std::atomic<int> gets{0};
+
+ private:
+  size_t n_;
+  int sleep_ms_;
+};
+}  // namespace
+
+TEST(DevicePrefetcher, SameBatchesOnTheDevice) {  // SEED C4
+  const Device dev("testdev:1");
+  for (size_t w : {0u, 2u}) {
+    for (size_t depth : {1u, 3u}) {
+      for (bool pin : {false, true}) {
+        DataLoaderOptions o;
+        o.batch_size = 5;
+        o.shuffle = true;
+        o.num_workers = w;
+        o.seed = 7;
+        o.transform = augment();
+        o.pin_memory = pin;
+        o.pin_device = Device("testdev");
+        DataLoader dl(make_ds(23), o);
+        DevicePrefetcher p(dl, dev, depth);
+        EXPECT_EQ(p.size(), 5u);
+        std::vector<Batch> got;
+        for (int e = 0; e < 3; ++e) {
+          auto epoch = to_cpu(p, dev);
+          got.insert(got.end(), epoch.begin(), epoch.end());
+        }
+        expect_same(run_epochs(0, 3, true), got);
+      }
+    }
+  }
+  EXPECT_THROW(DevicePrefetcher(*std::make_unique<DataLoader>(make_ds(4)), Device("testdev:7")), DeviceError);
+}
+
+TEST(DevicePrefetcher, CopiesTheNextBatchWhileTheConsumerWorks) {  // SEED C4
+  auto ds = std::make_shared<Counting>(40, 0);
   DataLoaderOptions o;
   o.batch_size = 4;
-  o.num_workers = 2;
-  o.pin_memory = true;
-  o.pin_device = Device("testdev");
-  DataLoader dl(make_ds(8), o);
-  size_t n = 0;
-  for (const Batch& b : dl) {
-    EXPECT_TRUE(b.data.is_cpu());
-    EXPECT_EQ(b.data.size(0), 4);
-    ++n;
+  DataLoader dl(ds, o);  // 0 workers: the prefetcher's thread makes the batches
+  DevicePrefetcher p(dl, Device("testdev"), 1);
+  auto b0 = p.next();
+  ASSERT_TRUE(b0);
+  // Without asking, batch 1 gets made and copied while we hold batch 0 ...
+  auto t0 = std::chrono::steady_clock::now();
+  while (ds->gets.load() < 8 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(ds->gets.load(), 8);
+  // ... and no more than that (depth 1).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(ds->gets.load(), 8);
+  auto b1 = p.next();
+  ASSERT_TRUE(b1);
+  EXPECT_EQ(b1->indices, (std::vector<int64_t>{4, 5, 6, 7}));
+  EXPECT_EQ(b1->target.to(Device(kCPUType))[3].item<int64_t>(), 7);
+}
+
+TEST(DevicePrefetcher, WorkerErrorsReachTheConsumerInPlace) {  // SEED C1, C4
+  for (size_t w : {0u, 2u}) {
+    DataLoaderOptions o;
+    o.batch_size = 4;
+    o.num_workers = w;
+    DataLoader dl(std::make_shared<Faulty>(40, 13), o);
+    DevicePrefetcher p(dl, Device("testdev"));
+    size_t got = 0;
+    try {
+      for (const Batch& b : p) { (void)b; ++got; }
+      ADD_FAILURE() << "no exception with " << w << " workers";
+    } catch (const SampleError& e) {
+      EXPECT_EQ(e.index(), 13);
+      EXPECT_THROW(e.rethrow_cause(), FormatError);
+    }
+    EXPECT_EQ(got, 3u) << "batches before the bad one, in order";
+    // As with the loader, next() goes on with the following batch.
+    auto b = p.next();
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->indices, (std::vector<int64_t>{16, 17, 18, 19}));
+    EXPECT_EQ(b->data.device(), Device("testdev"));
   }
-  EXPECT_EQ(n, 2u);
+}
+
+TEST(DevicePrefetcher, DestructorIsPromptMidEpochAndAfterError) {  // SEED C4 / F6
+  for (int bad : {-1, 3}) {
+    for (size_t w : {0u, 4u}) {
+      auto t0 = std::chrono::steady_clock::now();
+      {
+        DataLoaderOptions o;
+        o.batch_size = 8;
+        o.num_workers = w;
+        o.prefetch_factor = 4;
+        DataLoader dl(std::make_shared<Faulty>(100000, bad, 5), o);
+        DevicePrefetcher p(dl, Device("testdev"), 2);
+        try { auto b = p.next(); } catch (const SampleError&) {}
+      }
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // A batch is 8 × 5 ms; the epoch would take minutes. Shutdown waits for one batch at most.
+      EXPECT_LT(s, 2.0) << "bad=" << bad << " workers=" << w;
+    }
+  }
+  // A reset mid-epoch abandons the copies in flight and starts the next epoch.
+  DataLoaderOptions o;
+  o.batch_size = 3;
+  o.num_workers = 2;
+  DataLoader dl(make_ds(20), o);
+  DevicePrefetcher p(dl, Device("testdev"), 2);
+  for (const Batch& b : p) { (void)b; break; }
+  std::vector<int64_t> seen;
+  for (const Batch& b : p) seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+  EXPECT_EQ(seen.size(), 20u);
+  EXPECT_EQ(dl.epoch(), 1u);
 }

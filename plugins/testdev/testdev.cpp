@@ -1,10 +1,13 @@
 // testdev: a second device type on host memory, so cross-device rules are testable without a GPU.
 // Its memory is stored XOR-scrambled: CPU code that dereferences testdev memory directly reads
 // garbage, so tests catch any path that skips the device's copy functions. Its kernels forward
-// to the CPU kernels through host mirrors of the operands' storages.
+// to the CPU kernels through host mirrors of the operands' storages. It offers "pinned" host
+// memory (plain malloc, tracked) so DataLoader pin_memory is testable; tests ask whether a pointer
+// is pinned through the components "testdev:is_pinned" and "testdev:pinned_bytes".
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -52,15 +55,56 @@ class TestDevice final : public DeviceInterface {
     m.peak = stats_[index].peak.load();
     return m;
   }
+  // Not page-locked (no driver here), but tracked, so tests can tell pinned blocks apart.
+  void* allocate_pinned(size_t nbytes) override {
+    void* p = std::malloc(nbytes ? nbytes : 1);
+    HEARTH_CHECK(p != nullptr, ValueError, "testdev: out of pinned memory allocating ", nbytes, " bytes");
+    std::lock_guard<std::mutex> g(pinned_mu_);
+    pinned_[static_cast<const char*>(p)] = nbytes ? nbytes : 1;
+    pinned_bytes_ += nbytes ? nbytes : 1;
+    return p;
+  }
+  void free_pinned(void* p) noexcept override {
+    if (!p) return;
+    {
+      std::lock_guard<std::mutex> g(pinned_mu_);
+      auto it = pinned_.find(static_cast<const char*>(p));
+      if (it != pinned_.end()) {  // a foreign pointer still goes to free(): asan reports it
+        pinned_bytes_ -= it->second;
+        pinned_.erase(it);
+      }
+    }
+    std::free(p);
+  }
+  /// True if p points into a live pinned block.
+  bool is_pinned(const void* p) {
+    const char* q = static_cast<const char*>(p);
+    std::lock_guard<std::mutex> g(pinned_mu_);
+    auto it = pinned_.upper_bound(q);
+    if (it == pinned_.begin()) return false;
+    --it;
+    return q < it->first + it->second;
+  }
+  size_t pinned_bytes() {
+    std::lock_guard<std::mutex> g(pinned_mu_);
+    return pinned_bytes_;
+  }
 
  private:
   struct Stats {
     std::atomic<size_t> allocated{0}, peak{0}, allocations{0};
   };
   Stats stats_[kCount];
+  std::mutex pinned_mu_;
+  std::map<const char*, size_t> pinned_;  // live pinned blocks: start → size
+  size_t pinned_bytes_ = 0;
 };
 
 TestDevice g_device;
+
+// Test queries, found with find_component("testdev", ...).
+bool is_pinned(const void* p) { return g_device.is_pinned(p); }
+size_t pinned_bytes() { return g_device.pinned_bytes(); }
 
 /// A host tensor with the same geometry as `t`, over a host copy of t's whole storage.
 Tensor mirror(const Tensor& t) {
@@ -117,6 +161,10 @@ void register_all(PluginRegistrar& r, std::integer_sequence<int, I...>) {
 
 void register_testdev(PluginRegistrar& r) {
   r.device_type("testdev", &g_device);
+  bool (*pinned)(const void*) = &is_pinned;
+  size_t (*bytes)() = &pinned_bytes;
+  r.component("testdev", "is_pinned", reinterpret_cast<const void*>(pinned));
+  r.component("testdev", "pinned_bytes", reinterpret_cast<const void*>(bytes));
   register_all(r, std::make_integer_sequence<int, kNumOps>{});
 }
 

@@ -27,25 +27,70 @@ DataLoader::~DataLoader() { stop_workers(); }
 
 size_t DataLoader::size() const { return batches_sampler_->size(); }
 
-Batch DataLoader::make_batch(const std::vector<int64_t>& idx, uint64_t epoch) const {
+namespace {
+/// The message of the exception in `e`, without losing its type elsewhere.
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+}  // namespace
+
+std::vector<Example> Dataset::get_batch(const std::vector<int64_t>& indices, std::stop_token stop) const {
   std::vector<Example> ex;
-  ex.reserve(idx.size());
-  for (int64_t i : idx) {
-    if (stop_.load(std::memory_order_relaxed)) return {};  // loader is going away; result is dropped
+  ex.reserve(indices.size());
+  for (int64_t i : indices) {
+    if (stop.stop_requested()) break;  // the loader is going away; the result is dropped
     try {
-      HEARTH_CHECK(i >= 0 && static_cast<size_t>(i) < dataset_->size(), IndexError, "sampler gave index ",
-                   i, " but the dataset has ", dataset_->size(), " samples");
-      Example e = dataset_->get(static_cast<size_t>(i));
-      if (opt_.transform) e.data = opt_.transform->apply(e.data, opt_.seed, epoch, static_cast<uint64_t>(i));
-      ex.push_back(std::move(e));
+      ex.push_back(get(static_cast<size_t>(i)));
     } catch (const SampleError&) {
       throw;
-    } catch (const std::exception& e) {
-      throw SampleError(i, std::current_exception(),
-                        detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): ", e.what()));
     } catch (...) {
-      throw SampleError(i, std::current_exception(),
-                        detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): unknown exception"));
+      auto cause = std::current_exception();
+      throw SampleError(i, cause, detail::str("sample ", i, ": ", what_of(cause)));
+    }
+  }
+  return ex;
+}
+
+Batch DataLoader::make_batch(const std::vector<int64_t>& idx, uint64_t epoch, std::stop_token stop) const {
+  // A failure at sample i, with the original exception as the cause.
+  auto sample_error = [&](int64_t i, std::exception_ptr cause) {
+    return SampleError(i, cause, detail::str("DataLoader: sample ", i, " (epoch ", epoch, "): ", what_of(cause)));
+  };
+  std::vector<Example> ex;
+  int64_t at = idx.empty() ? -1 : idx.front();  // where a failure without an index is reported
+  try {
+    for (int64_t i : idx) {
+      at = i;
+      HEARTH_CHECK(i >= 0 && static_cast<size_t>(i) < dataset_->size(), IndexError, "sampler gave index ",
+                   i, " but the dataset has ", dataset_->size(), " samples");
+    }
+    at = idx.empty() ? -1 : idx.front();
+    // One call per batch, so readers can fetch contiguous runs at once (SEED C2).
+    ex = dataset_->get_batch(idx, stop);
+  } catch (const SampleError& e) {
+    if (!e.cause()) throw;
+    throw sample_error(e.index(), e.cause());
+  } catch (...) {
+    throw sample_error(at, std::current_exception());
+  }
+  if (stop.stop_requested()) return {};  // loader is going away; result is dropped
+  HEARTH_CHECK(ex.size() == idx.size(), ValueError, "DataLoader: Dataset::get_batch returned ", ex.size(),
+               " examples for ", idx.size(), " indices");
+  if (opt_.transform) {
+    for (size_t k = 0; k < ex.size(); ++k) {
+      if (stop.stop_requested()) return {};
+      const int64_t i = idx[k];
+      try {
+        ex[k].data = opt_.transform->apply(ex[k].data, opt_.seed, epoch, static_cast<uint64_t>(i));
+      } catch (...) {
+        throw sample_error(i, std::current_exception());
+      }
     }
   }
   Batch b = opt_.collate(ex, idx);
@@ -87,7 +132,7 @@ std::optional<Batch> DataLoader::next() {
   if (!started_) reset();
   if (opt_.num_workers == 0) {
     if (consumed_ >= batches_.size()) return std::nullopt;
-    return make_batch(batches_[consumed_++], epoch_);
+    return make_batch(batches_[consumed_++], epoch_, {});
   }
   std::unique_lock<std::mutex> lk(mu_);
   if (consumed_ >= batches_.size()) {
@@ -114,7 +159,7 @@ std::optional<Batch> DataLoader::next() {
 void DataLoader::start_workers() {
   {
     std::lock_guard<std::mutex> g(mu_);
-    stop_ = false;
+    stop_src_ = std::stop_source();
   }
   for (size_t w = 0; w < opt_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -122,7 +167,7 @@ void DataLoader::start_workers() {
 void DataLoader::stop_workers() {
   {
     std::lock_guard<std::mutex> g(mu_);
-    stop_ = true;
+    stop_src_.request_stop();
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -132,23 +177,24 @@ void DataLoader::stop_workers() {
 void DataLoader::worker_loop() {
   const size_t window = opt_.num_workers * opt_.prefetch_factor;
   std::unique_lock<std::mutex> lk(mu_);
+  const std::stop_token stop = stop_src_.get_token();
   for (;;) {
     work_cv_.wait(lk, [&] {
-      return stop_ || (dispatched_ < batches_.size() && dispatched_ < consumed_ + window);
+      return stop.stop_requested() || (dispatched_ < batches_.size() && dispatched_ < consumed_ + window);
     });
-    if (stop_) return;
+    if (stop.stop_requested()) return;
     const size_t b = dispatched_++;
     const uint64_t gen = generation_, epoch = epoch_;
     std::vector<int64_t> idx = batches_[b];
     lk.unlock();
     Result r;
     try {
-      r.batch = make_batch(idx, epoch);
+      r.batch = make_batch(idx, epoch, stop);
     } catch (...) {
       r.error = std::current_exception();
     }
     lk.lock();
-    if (gen == generation_ && !stop_) {  // else the epoch was abandoned: drop the result
+    if (gen == generation_ && !stop.stop_requested()) {  // else the epoch was abandoned: drop the result
       results_.emplace(b, std::move(r));
       done_cv_.notify_all();
     }

@@ -6,12 +6,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,13 +39,21 @@ struct Batch {
   std::vector<int64_t> indices;
 };
 
-/// Random-access dataset. get() is called from several worker threads at once and must be
-/// thread-safe (a const read of shared tensors is).
+/// Random-access dataset. get() and get_batch() are called from several worker threads at once
+/// and must be thread-safe (a const read of shared tensors is).
 class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual size_t size() const = 0;
   virtual Example get(size_t index) const = 0;
+  /// The samples at `indices`, in that order (LibTorch's get_batch, PyTorch's __getitems__).
+  /// The DataLoader calls it once per batch with in-range indices, so a reader can fetch runs of
+  /// consecutive indices in one read (hearth-hdf5 does). The default calls get(i) for each index
+  /// and wraps a failure as SampleError(i, ...). An override should throw SampleError to name the
+  /// failing sample (other exceptions are reported at the batch's first index). Once `stop` is
+  /// requested it may return early with fewer examples: the loader is shutting down and discards
+  /// the result.
+  virtual std::vector<Example> get_batch(const std::vector<int64_t>& indices, std::stop_token stop = {}) const;
 };
 
 /// Rows of two tensors: get(i) = {data[i], target[i]}. Sizes of dim 0 must match.
@@ -312,7 +322,7 @@ class DataLoader {
     std::optional<Batch> batch;
     std::exception_ptr error;
   };
-  Batch make_batch(const std::vector<int64_t>& idx, uint64_t epoch) const;
+  Batch make_batch(const std::vector<int64_t>& idx, uint64_t epoch, std::stop_token stop) const;
   Tensor pin(const Tensor& t) const;
   void start_workers();
   void stop_workers();
@@ -330,9 +340,72 @@ class DataLoader {
   std::map<size_t, Result> results_;
   size_t dispatched_ = 0, consumed_ = 0;
   uint64_t generation_ = 0;
-  std::atomic<bool> stop_{false};  // read by workers between samples: prompt shutdown
+  // Requested by stop_workers; workers and Dataset::get_batch poll it between samples, so
+  // shutdown is prompt. A fresh source for each start of the workers.
+  std::stop_source stop_src_;
   bool started_ = false;
   std::vector<std::thread> workers_;
+};
+
+// ---- device prefetcher (SEED C4) ----
+
+/// Moves a DataLoader's batches to `device` ahead of the consumer (like timm's PrefetchLoader or
+/// NVIDIA apex's data_prefetcher): while the consumer works on batch i, a background thread
+/// already takes batch i+1 from the loader and copies it to the device (up to `depth` batches
+/// ahead). The DeviceInterface has no streams, so the copy runs synchronously on that thread; with
+/// `pin_memory` on the loader it copies from page-locked memory. Batches come in the loader's
+/// order; a loader error (SampleError, TimeoutError) is thrown from next() in its batch's place,
+/// and next() again goes on with the following batch. The loader must outlive the prefetcher and
+/// must not be used directly while the prefetcher runs an epoch. Destroying the prefetcher (or
+/// reset()) mid-epoch returns once the batch being made or copied is done.
+class DevicePrefetcher {
+ public:
+  DevicePrefetcher(DataLoader& loader, Device device, size_t depth = 1);
+  ~DevicePrefetcher();
+  DevicePrefetcher(const DevicePrefetcher&) = delete;
+  DevicePrefetcher& operator=(const DevicePrefetcher&) = delete;
+
+  /// Starts an epoch of the loader (abandoning the current one) and the copy thread.
+  void reset();
+  /// The next batch, its data and target on device(); nullopt at the end of the epoch.
+  std::optional<Batch> next();
+  Device device() const { return device_; }
+  size_t size() const { return loader_.size(); }
+
+  class Iterator {
+   public:
+    Iterator() = default;
+    explicit Iterator(DevicePrefetcher* p) : p_(p) { advance(); }
+    const Batch& operator*() const { return *cur_; }
+    const Batch* operator->() const { return &*cur_; }
+    Iterator& operator++() { advance(); return *this; }
+    bool operator==(const Iterator& o) const { return !cur_ && !o.cur_; }
+    bool operator!=(const Iterator& o) const { return !(*this == o); }
+
+   private:
+    void advance() { cur_ = p_->next(); }
+    DevicePrefetcher* p_ = nullptr;
+    std::optional<Batch> cur_;
+  };
+  Iterator begin() { reset(); return Iterator(this); }
+  Iterator end() { return Iterator(); }
+
+ private:
+  struct Item {
+    std::optional<Batch> batch;  // nullopt with no error: end of the epoch
+    std::exception_ptr error;
+  };
+  void run(std::stop_token stop);
+  void stop_thread();
+
+  DataLoader& loader_;
+  Device device_;
+  size_t depth_;
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<Item> queue_;  // under mu_
+  bool started_ = false, finished_ = false;
+  std::jthread thread_;
 };
 
 // ---- datasets by spec (components of kind "dataset") ----
