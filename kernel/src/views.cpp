@@ -1,6 +1,7 @@
 // View ops (SEED B1, B12): new geometry over the same storage, so views share memory and the
 // version counter. reshape/flatten copy only when no view can express the result.
 #include <algorithm>
+#include <mutex>
 #include <numeric>
 #include <optional>
 
@@ -13,24 +14,110 @@ namespace hearth {
 
 namespace autograd {
 
+namespace {
+
+/// The backward of view_region_backward (create_graph): scattering into zeros is linear, and
+/// its adjoint is the view itself, so second derivatives need no index op's backward.
+class RegionScatterBackward final : public Node {
+ public:
+  explicit RegionScatterBackward(std::function<Tensor(const Tensor&)> view_fn) : view_fn_(std::move(view_fn)) {}
+  std::string name() const override { return "ViewScatterBackward"; }
+  tensor_list apply(tensor_list&& grads) override { return {view_fn_(grads[0])}; }
+
+ private:
+  std::function<Tensor(const Tensor&)> view_fn_;
+};
+
+}  // namespace
+
 Tensor view_region_backward(const Tensor& g, IntArrayRef in_sizes, const std::function<Tensor(const Tensor&)>& view_fn,
                             bool overlapping) {
-  if (!overlapping && !is_grad_enabled()) {
-    // Fast path: write g through the same view of a zero tensor.
-    Tensor z = zeros(in_sizes, g.options());
-    view_fn(z).copy_(g);
-    return z;
-  }
-  // Where each view element comes from, as flat input positions; repeated positions add up.
-  Tensor pos;
+  const bool rec = any_requires_grad({&g});
+  Tensor r;
   {
     NoGradGuard ng;
-    const int64_t n = checked_numel(in_sizes);
-    pos = view_fn(arange(n, TensorOptions(kInt64).device(g.device())).view(in_sizes)).reshape({-1});
+    if (!overlapping) {
+      // Write g through the same view of a zero tensor.
+      r = zeros(in_sizes, g.options());
+      view_fn(r).copy_(g);
+    } else {
+      // Where each view element comes from, as flat input positions; repeated positions add up.
+      const int64_t n = checked_numel(in_sizes);
+      Tensor pos = view_fn(arange(n, TensorOptions(kInt64).device(g.device())).view(in_sizes)).reshape({-1});
+      r = scatter_add(zeros({n}, g.options()), 0, pos, g.reshape({-1})).view(in_sizes);
+    }
   }
-  const int64_t n = checked_numel(in_sizes);
-  return scatter_add(zeros({n}, g.options()), 0, pos, g.reshape({-1})).view(in_sizes);
+  if (rec) record(std::make_shared<RegionScatterBackward>(view_fn), {&g}, {&r});
+  return r;
 }
+
+namespace {
+
+/// as_strided's index map: result element j reads input element idx[j] where valid[j] (the
+/// input covers that storage position), else no input element.
+struct StridedMap {
+  Tensor idx, valid;  // int64 / bool, flat over the result
+  DimVector in_sizes, out_sizes;
+};
+
+Tensor strided_gather(const Tensor& x, const std::shared_ptr<const StridedMap>& m);
+Tensor strided_scatter(const Tensor& g, const std::shared_ptr<const StridedMap>& m);
+
+// The two are adjoint linear maps; each records the other as its backward (create_graph), so
+// as_strided differentiates to any order without index ops' backwards.
+class StridedGatherNode final : public Node {
+ public:
+  explicit StridedGatherNode(std::shared_ptr<const StridedMap> m) : m_(std::move(m)) {}
+  std::string name() const override { return "AsStridedScatterBackward"; }
+  tensor_list apply(tensor_list&& grads) override { return {strided_gather(grads[0], m_)}; }
+
+ private:
+  std::shared_ptr<const StridedMap> m_;
+};
+
+class StridedScatterNode final : public Node {
+ public:
+  explicit StridedScatterNode(std::shared_ptr<const StridedMap> m) : m_(std::move(m)) {}
+  std::string name() const override { return "AsStridedGatherBackward"; }
+  tensor_list apply(tensor_list&& grads) override { return {strided_scatter(grads[0], m_)}; }
+
+ private:
+  std::shared_ptr<const StridedMap> m_;
+};
+
+/// Input gradient from the result gradient g: per input element, the sum of g over the result
+/// elements that read it.
+Tensor strided_scatter(const Tensor& g, const std::shared_ptr<const StridedMap>& m) {
+  const bool rec = any_requires_grad({&g});
+  Tensor r;
+  {
+    NoGradGuard ng;
+    const int64_t n = checked_numel(m->in_sizes);
+    Tensor src = where(m->valid, g.reshape({-1}), zeros({}, g.options()));
+    r = scatter_add(zeros({n}, g.options()), 0, m->idx, src).view(m->in_sizes);
+  }
+  if (rec) record(std::make_shared<StridedGatherNode>(m), {&g}, {&r});
+  return r;
+}
+
+/// The forward map on any input-shaped tensor: result element j = x[idx[j]] where valid, else 0.
+Tensor strided_gather(const Tensor& x, const std::shared_ptr<const StridedMap>& m) {
+  const bool rec = any_requires_grad({&x});
+  Tensor r;
+  {
+    NoGradGuard ng;
+    if (x.numel() == 0) {
+      r = zeros(m->out_sizes, x.options());
+    } else {
+      Tensor picked = index_select(x.reshape({-1}), 0, m->idx);
+      r = where(m->valid, picked, zeros({}, x.options())).view(m->out_sizes);
+    }
+  }
+  if (rec) record(std::make_shared<StridedScatterNode>(m), {&x}, {&r});
+  return r;
+}
+
+}  // namespace
 
 namespace {
 
@@ -78,36 +165,44 @@ class AsStridedBackward final : public Node {
         offset_(offset) {}
   std::string name() const override { return "AsStridedBackward"; }
   tensor_list apply(tensor_list&& grads) override {
-    const Tensor& g = grads[0];
-    const int64_t n = checked_numel(in_sizes_);
-    Tensor idx, valid;
-    {
-      NoGradGuard ng;
-      int64_t extent = std::max(in_offset_, offset_) + 1;
-      int64_t a = in_offset_, b = offset_;
-      for (size_t i = 0; i < in_sizes_.size(); ++i) a += std::max<int64_t>(in_sizes_[i] - 1, 0) * in_strides_[i];
-      for (size_t i = 0; i < sizes_.size(); ++i) b += std::max<int64_t>(sizes_[i] - 1, 0) * strides_[i];
-      extent = std::max({extent, a + 1, b + 1});
-      const TensorOptions lopts = TensorOptions(kInt64).device(g.device());
-      Tensor owner = full({extent}, -1, lopts);
-      Tensor in_view = owner.as_strided(in_sizes_, in_strides_, in_offset_);
-      HEARTH_CHECK(n == 0 || !ops::has_internal_overlap(in_view), NotImplementedError,
-                   "as_strided backward: the input's elements overlap in memory (e.g. after expand); call "
-                   "contiguous() on it before as_strided");
-      in_view.copy_(arange(n, lopts).view(in_sizes_));
-      idx = owner.as_strided(sizes_, strides_, offset_).reshape({-1});
-      valid = idx.ge(Scalar(0));
-      idx = idx.clamp(Scalar(0));
-    }
-    Tensor src = where(valid, g.reshape({-1}), zeros({1}, g.options()));
-    return {scatter_add(zeros({n}, g.options()), 0, idx, src).view(in_sizes_)};
+    std::call_once(map_once_, [&] { map_ = build_map(grads[0].device()); });
+    return {strided_scatter(grads[0], map_)};
   }
 
  private:
+  std::shared_ptr<const StridedMap> build_map(Device dev) const {
+    auto m = std::make_shared<StridedMap>();
+    m->in_sizes = in_sizes_;
+    m->out_sizes = sizes_;
+    NoGradGuard ng;
+    const int64_t n = checked_numel(in_sizes_);
+    // Storage positions [0, extent) that either geometry touches.
+    int64_t a = in_offset_, b = offset_;
+    for (size_t i = 0; i < in_sizes_.size(); ++i) a += std::max<int64_t>(in_sizes_[i] - 1, 0) * in_strides_[i];
+    for (size_t i = 0; i < sizes_.size(); ++i) b += std::max<int64_t>(sizes_[i] - 1, 0) * strides_[i];
+    const int64_t extent = std::max(a, b) + 1;
+    const TensorOptions lopts = TensorOptions(kInt64).device(dev);
+    // owner[p]: the input element stored at position p, or -1.
+    Tensor owner = full({extent}, -1, lopts);
+    Tensor in_view = owner.as_strided(in_sizes_, in_strides_, in_offset_);
+    HEARTH_CHECK(n == 0 || !ops::has_internal_overlap(in_view), NotImplementedError,
+                 "as_strided backward: the input (shape [", IntArrayRef(in_sizes_), "], strides [",
+                 IntArrayRef(in_strides_), "]) has elements that share memory (e.g. after expand); call "
+                 "contiguous() on it before as_strided");
+    in_view.copy_(arange(n, lopts).view(in_sizes_));
+    Tensor idx = owner.as_strided(sizes_, strides_, offset_).reshape({-1});
+    m->valid = idx.ge(Scalar(0));
+    m->idx = idx.clamp(Scalar(0));
+    return m;
+  }
+
   DimVector in_sizes_, in_strides_;
   int64_t in_offset_;
   DimVector sizes_, strides_;
   int64_t offset_;
+  // Built by the first backward (not at every forward); retain_graph reuses it.
+  std::once_flag map_once_;
+  std::shared_ptr<const StridedMap> map_;
 };
 
 }  // namespace
@@ -480,7 +575,9 @@ Tensor Tensor::unfold(int64_t d, int64_t sz, int64_t step) const {
   if (dim() == 0) {
     nsz.push_back(sz);
     nst.push_back(1);
-    return reshape_view(*this, make_view(*this, nsz, nst, storage_offset()), "UnfoldBackward");
+    // sz is 0 or 1: a region (an empty window takes no gradient), not a reshape.
+    return region_view(*this, make_view(*this, nsz, nst, storage_offset()), "UnfoldBackward",
+                       [sz, step](const Tensor& x) { return x.unfold(0, sz, step); });
   }
   nsz[d] = (n - sz) / step + 1;
   nst[d] = stride(d) * step;

@@ -85,19 +85,26 @@ GradcheckResult gradcheck(const std::function<tensor_list(const tensor_list&)>& 
     Tensor x = xs[diff[d]];
     const std::vector<double> x0 = host_values(x);
     for (int64_t i = 0; i < x.numel(); ++i) {
-      tensor_list plus, minus;
+      // Outputs are read at once: a view op's output aliases x, which the next step changes.
+      std::vector<std::vector<double>> plus(outs.size()), minus(outs.size());
       {
         NoGradGuard ng;
+        auto eval = [&](std::vector<std::vector<double>>& into) {
+          const tensor_list r = fn(xs);
+          for (size_t oi = 0; oi < outs.size(); ++oi)
+            if (differentiable(outs[oi])) into[oi] = host_values(r[oi]);
+        };
         Tensor elem = x.view({-1}).select(0, i);
         elem.fill_(x0[static_cast<size_t>(i)] + o.eps);
-        plus = fn(xs);
+        eval(plus);
         elem.fill_(x0[static_cast<size_t>(i)] - o.eps);
-        minus = fn(xs);
+        eval(minus);
         elem.fill_(x0[static_cast<size_t>(i)]);
       }
       for (size_t oi = 0; oi < outs.size(); ++oi) {
         if (!differentiable(outs[oi])) continue;
-        const std::vector<double> p = host_values(plus[oi]), m = host_values(minus[oi]);
+        const std::vector<double>& p = plus[oi];
+        const std::vector<double>& m = minus[oi];
         for (size_t j = 0; j < p.size(); ++j) {
           const double num = (p[j] - m[j]) / (2 * o.eps);
           const double ana = analytic[oi][j][d][static_cast<size_t>(i)];

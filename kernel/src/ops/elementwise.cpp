@@ -55,12 +55,18 @@ class DivBackward final : public SavingNode<2> {
   }
 };
 
-/// Rounding divisions are piecewise constant: zero gradient (as PyTorch).
+/// Rounding divisions are piecewise constant: a zero gradient, as PyTorch (zeros, not none, so
+/// the inputs' .grad is filled).
 class ZeroBackward final : public autograd::Node {
  public:
   explicit ZeroBackward(const char* name) : name_(name) {}
   std::string name() const override { return name_; }
-  tensor_list apply(tensor_list&&) override { return tensor_list(num_outputs()); }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(num_outputs());
+    for (size_t i = 0; i < r.size(); ++i)
+      if (needs_input_grad(i)) r[i] = zeros_like(g[0]);
+    return r;
+  }
 
  private:
   const char* name_;
@@ -121,13 +127,12 @@ class MaxMinBackward final : public SavingNode<2> {
   std::string name() const override { return is_max_ ? "MaximumBackward" : "MinimumBackward"; }
   tensor_list apply(tensor_list&& g) override {
     const Tensor a = saved(0), b = saved(1);
-    const ScalarType dt = g[0].dtype();
-    const Tensor tie = a.eq(b).to(dt).mul(Scalar(0.5));
-    const Tensor b_wins = is_max_ ? a.lt(b) : a.gt(b);
-    const Tensor a_wins = is_max_ ? a.gt(b) : a.lt(b);
+    // where, not a multiplication by a mask: an infinite gradient stays out of the loser's.
+    const Tensor shared = where(a.eq(b), g[0].mul(Scalar(0.5)), g[0]);
+    const Tensor zero = zeros({}, g[0].options());
     tensor_list r(2);
-    if (needs_input_grad(0)) r[0] = g[0] * (b_wins.logical_not().to(dt) - tie);
-    if (needs_input_grad(1)) r[1] = g[0] * (a_wins.logical_not().to(dt) - tie);
+    if (needs_input_grad(0)) r[0] = where(is_max_ ? a.lt(b) : a.gt(b), zero, shared);
+    if (needs_input_grad(1)) r[1] = where(is_max_ ? a.gt(b) : a.lt(b), zero, shared);
     return r;
   }
 
@@ -149,6 +154,10 @@ class UnaryBackward final : public SavingNode<2> {
 };
 
 Tensor sign_of(const Tensor& x, ScalarType dt) { return x.gt(Scalar(0)).to(dt) - x.lt(Scalar(0)).to(dt); }
+
+/// PyTorch's threshold_backward(g, relu(x), 0): zero where the result is <= 0, else g (also for
+/// an infinite g, and for a NaN result).
+Tensor relu_grad(const Tensor& g, const Tensor& y) { return where(y.le(Scalar(0)), zeros({}, g.options()), g); }
 
 /// Records a one-input op. save_x / save_y: which of input and result the formula reads.
 void record_unary(const char* name, UnaryBackward::Formula f, const Tensor& x, const Tensor& y, bool save_x,
@@ -360,7 +369,7 @@ HEARTH_UNARY(exp, "ExpBackward", true, false, true, g * y)
 HEARTH_UNARY(log, "LogBackward", true, true, false, g / x)
 HEARTH_UNARY(sqrt, "SqrtBackward", true, false, true, g / (y * Scalar(2)))
 HEARTH_UNARY(rsqrt, "RsqrtBackward", true, false, true, g * (y * y * y).mul(Scalar(-0.5)))
-HEARTH_UNARY(relu, "ReluBackward", false, false, true, g * y.gt(Scalar(0)).to(g.dtype()))
+HEARTH_UNARY(relu, "ReluBackward", false, false, true, relu_grad(g, y))
 HEARTH_UNARY(sigmoid, "SigmoidBackward", true, false, true, g * y * (Scalar(1) - y))
 HEARTH_UNARY(tanh, "TanhBackward", true, false, true, g * (Scalar(1) - y * y))
 #undef HEARTH_UNARY
@@ -590,10 +599,12 @@ bool other_needs_old_self(const Scalar&) { return false; }
 
 // In-place arithmetic. Under autograd the result is computed out of place first; ops whose
 // backward reads self's old value (mul_, div_) compute it from a clone of self, since self's
-// memory is about to change.
+// memory is about to change. An overlapping self (after expand) is refused first, also under
+// autograd, so the error names the real problem (SEED G1).
 #define HEARTH_INPLACE(method, opname, kindv, grad_expr, ...)                           \
   Tensor& Tensor::method(const Tensor& o __VA_OPT__(, ) __VA_ARGS__) {                  \
     if (autograd::any_requires_grad({this, &o})) [[unlikely]] {                         \
+      ops::check_no_internal_overlap(*this, #method);                                   \
       autograd::check_inplace(*this, o.requires_grad(), #method);                       \
       const Tensor& other = o;                                                          \
       return inplace_via(*this, grad_expr, #method);                                    \
@@ -605,6 +616,7 @@ bool other_needs_old_self(const Scalar&) { return false; }
   }                                                                                     \
   Tensor& Tensor::method(const Scalar& o __VA_OPT__(, ) __VA_ARGS__) {                  \
     if (autograd::any_requires_grad({this})) [[unlikely]] {                             \
+      ops::check_no_internal_overlap(*this, #method);                                   \
       autograd::check_inplace(*this, false, #method);                                   \
       const Scalar& other = o;                                                          \
       return inplace_via(*this, grad_expr, #method);                                    \
@@ -777,7 +789,7 @@ Tensor& Tensor::relu_() {
   impl_->bump_version();
   if (rec) {
     auto n = std::make_shared<UnaryBackward>(
-        "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y.gt(Scalar(0)).to(g.dtype()); });
+        "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return relu_grad(g, y); });
     autograd::make_node(n, {this});
     autograd::rebase_history(*this, n);
     n->save(1, *this, /*is_output=*/true);

@@ -68,6 +68,8 @@ void declare_builtin_ops(OpRegistry& reg) {
       {"scatter_", "scatter_(Tensor(a!) self, Tensor(int64) index, Tensor src, int dim, int reduce) -> Tensor(a!)", 2, 1, false},
       {"put_", "put_(Tensor(a!) self, Tensor(int64) flat_index, Tensor values, int accumulate) -> Tensor(a!)", 2, 1, false},
       {"nonzero", "nonzero(Tensor self) -> Tensor(int64)", 1, 1, true},
+      // Backward kernels (attrs::Unary): gelu's derivative needs erf, which no op provides.
+      {"gelu_backward", "gelu_backward(Tensor grad, Tensor self, int approximate) -> Tensor", 2, 1, false},
   };
   for (const Row& r : rows) {
     OpSchema s;

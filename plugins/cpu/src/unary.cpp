@@ -1,4 +1,5 @@
-// Unary elementwise kernels: neg abs exp log sqrt rsqrt relu sigmoid tanh gelu logical_not clamp.
+// Unary elementwise kernels: neg abs exp log sqrt rsqrt relu sigmoid tanh gelu logical_not clamp, and
+// gelu_backward (two inputs, but gelu's attrs and constants).
 #include "elementwise.h"
 
 namespace hearth::cpu {
@@ -123,6 +124,43 @@ void gelu_kernel(const KernelArgs& args) {
   }
 }
 
+/// gelu_backward: grad * gelu'(x), inputs (grad, x) broadcast to the output, one float dtype.
+void gelu_backward_kernel(const KernelArgs& args) {
+  const int approximate = args.attrs ? static_cast<const attrs::Unary*>(args.attrs)->approximate : 0;
+  HEARTH_CHECK(approximate == 0 || approximate == 1, ValueError,
+               "gelu_backward: approximate must be 0 (none) or 1 (tanh), got ", approximate);
+  const Tensor& g = args.inputs[0];
+  const Tensor& x = args.inputs[1];
+  HEARTH_CHECK(g.dtype() == out0(args).dtype() && x.dtype() == out0(args).dtype(), DTypeError,
+               "gelu_backward: grad ", g.dtype(), ", input ", x.dtype(), " and output ", out0(args).dtype(),
+               " differ (the op layer should have cast)");
+  // PyTorch's GeluBackwardKernelImpl, computed in opmath (float for half/bfloat16).
+  HEARTH_CPU_DISPATCH_FLOATING(x.dtype(), "gelu_backward", {
+    using M = opmath_t<scalar_t>;
+    if (approximate == 0) {
+      binary_apply<scalar_t, scalar_t>(out0(args), g, &x, M(0), [](M dy, M v) -> M {
+        const M kAlpha = M(M_2_SQRTPI * M_SQRT1_2 * 0.5);  // 1/sqrt(2*pi)
+        const M cdf = M(0.5) * (M(1) + std::erf(v * M(M_SQRT1_2)));
+        const M pdf = kAlpha * std::exp(M(-0.5) * v * v);
+        return dy * (cdf + v * pdf);
+      }, kMathGrain);
+    } else {
+      binary_apply<scalar_t, scalar_t>(out0(args), g, &x, M(0), [](M dy, M v) -> M {
+        const M kBeta = M(M_SQRT2 * M_2_SQRTPI * 0.5), kKappa = M(0.044715);
+        const M x_sq = v * v;
+        const M inner = kBeta * (v + kKappa * x_sq * v);
+        const M t = std::tanh(inner);
+        const M left = M(0.5) * v;
+        const M right = M(1) + t;
+        const M left_derivative = M(0.5) * right;
+        const M inner_derivative = kBeta * (M(1) + M(3) * kKappa * x_sq);
+        const M right_derivative = left * (M(1) - t * t) * inner_derivative;
+        return dy * (left_derivative + right_derivative);
+      }, kMathGrain);
+    }
+  });
+}
+
 void logical_not_kernel(const KernelArgs& a) {
   HEARTH_CHECK(out0(a).dtype() == kBool, DTypeError, "output must be bool, got ", out0(a).dtype());
   HEARTH_CPU_DISPATCH_ALL(in0(a).dtype(), "logical_not", {
@@ -169,6 +207,7 @@ void register_unary(PluginRegistrar& r) {
   r.kernel("sigmoid", "cpu", sigmoid_kernel);
   r.kernel("tanh", "cpu", tanh_kernel);
   r.kernel("gelu", "cpu", gelu_kernel);
+  r.kernel("gelu_backward", "cpu", gelu_backward_kernel);
   r.kernel("logical_not", "cpu", logical_not_kernel);
   r.kernel("clamp", "cpu", clamp_kernel);
 }
