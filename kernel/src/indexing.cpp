@@ -2,11 +2,36 @@
 // index tensors and masks give copies (advanced indexing, with NumPy's placement rule).
 #include <algorithm>
 
+#include "autograd/functions.h"
 #include "hearth/op_attrs.h"
 #include "ops/op_utils.h"
 
 namespace hearth {
 namespace {
+
+/// index_put_ (in place; edge 0 is self's history before the write). `pos` holds, shaped like
+/// self.index(indices), the flat position in self that each written element went to. self's
+/// gradient is g with those positions zeroed; value's is g at those positions (each write
+/// counts, also repeated ones), summed to value's shape where value was broadcast.
+class IndexPutBackward final : public autograd::SavingNode<1> {
+ public:
+  IndexPutBackward(IntArrayRef self_sizes, IntArrayRef value_sizes)
+      : self_sizes_(self_sizes.begin(), self_sizes.end()), value_sizes_(value_sizes.begin(), value_sizes.end()) {}
+  std::string name() const override { return "IndexPutBackward"; }
+  autograd::tensor_list apply(autograd::tensor_list&& grads) override {
+    const Tensor pos = saved(0);
+    const Tensor flat = pos.reshape({-1});
+    const Tensor g = grads[0].reshape({-1});
+    autograd::tensor_list r(2);
+    if (needs_input_grad(0)) r[0] = scatter(g, 0, flat, zeros({flat.numel()}, g.options())).reshape(self_sizes_);
+    if (needs_input_grad(1))
+      r[1] = autograd::internal::sum_to(index_select(g, 0, flat).view(pos.sizes()), value_sizes_);
+    return r;
+  }
+
+ private:
+  DimVector self_sizes_, value_sizes_;
+};
 
 struct Parsed {
   Tensor view;                                   // after basic indexing
@@ -163,22 +188,27 @@ Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
   return out;
 }
 
-Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, const Tensor& value) {
-  Parsed p = apply_basic(*this, indices);
+namespace {
+/// index_put_'s forward, without autograd.
+void index_put_impl(Tensor& self, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  Parsed p = apply_basic(self, indices);
   if (p.adv.empty()) {
     p.view.copy_(value);  // bumps the shared version counter
-    return *this;
+    return;
   }
-  ops::check_no_internal_overlap(*this, "index_put_");
+  const Device device = self.device();
+  const ScalarType dtype = self.dtype();
+  ops::check_no_internal_overlap(self, "index_put_");
   Advanced a = prepare(p);
   // Element (n, r) of the indexed region is flat[n] * R + r in the permuted view's row-major order.
   int64_t R = 1;
   for (int64_t d = a.lead; d < a.perm.dim(); ++d) R *= a.perm.size(d);
-  Tensor flat = a.flat.reshape({-1, 1}).mul(Scalar(R)).add(arange(R, TensorOptions(kInt64).device(device())).view({1, -1}));
+  Tensor flat =
+      a.flat.reshape({-1, 1}).mul(Scalar(R)).add(arange(R, TensorOptions(kInt64).device(device)).view({1, -1}));
   // The values, shaped like the result of index() (broadcast dims placed as there).
   DimVector shape(a.bshape.begin(), a.bshape.end());
   for (int64_t d = a.lead; d < a.perm.dim(); ++d) shape.push_back(a.perm.size(d));
-  Tensor vals = value.to(device(), dtype());
+  Tensor vals = value.to(device, dtype);
   if (a.place > 0) {
     DimVector res_shape;  // index() result shape for this placement
     const int64_t nb = static_cast<int64_t>(a.bshape.size());
@@ -193,12 +223,38 @@ Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, const Tensor
   static const OpHandle op = find_op("put_");
   attrs::DimIndex at{0, 0};
   Tensor target = a.perm;
-  ops::call(op, device(), {flat.reshape({-1}), vals}, {target}, &at);
-  impl_->bump_version();
+  ops::call(op, device, {flat.reshape({-1}), vals}, {target}, &at);
+  self.impl()->bump_version();
+}
+}  // namespace
+
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, const Tensor& value) {
+  const bool rec = autograd::any_requires_grad({this, &value}) && is_floating_point();
+  if (!rec) {
+    index_put_impl(*this, indices, value);
+    return *this;
+  }
+  autograd::check_inplace(*this, value.requires_grad(), "index_put_");
+  Tensor pos;
+  {
+    // Where each written element lands: the same indexing applied to the positions 0..n-1.
+    NoGradGuard ng;
+    pos = arange(numel(), TensorOptions(kInt64).device(device())).view(sizes()).index(indices);
+  }
+  auto node = autograd::make_node(std::make_shared<IndexPutBackward>(sizes(), value.sizes()), {this, &value});
+  {
+    autograd::internal::ForwardGuard fg(true);  // the copies into views inside must not record
+    index_put_impl(*this, indices, value);
+  }
+  node->save(0, pos);
+  autograd::rebase_history(*this, node);
   return *this;
 }
 
 Tensor& Tensor::index_put_(const std::vector<TensorIndex>& indices, const Scalar& value) {
+  // Under autograd the tensor overload records the write (fill_ on a view would be refused).
+  if (autograd::any_requires_grad({this}))
+    return index_put_(indices, scalar_tensor(value, TensorOptions(dtype()).device(device())));
   Parsed p = apply_basic(*this, indices);
   if (p.adv.empty()) {
     p.view.fill_(value);

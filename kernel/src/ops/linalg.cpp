@@ -1,5 +1,6 @@
 // matmul / mm / bmm / addmm over one batched "gemm" primitive; broadcast batch dims become
-// stride-0 batch strides, so nothing is copied for them.
+// stride-0 batch strides, so nothing is copied for them. mm, bmm and addmm record
+// MatmulBackward; matmul is composite (views around mm or bmm).
 #include "../autograd/functions.h"
 #include "hearth/op_attrs.h"
 #include "op_utils.h"
@@ -149,7 +150,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   for (auto v : batch) bn *= v;
   Tensor x3 = x.expand(xs).reshape({bn, m, k});
   Tensor y3 = y.expand(ys).reshape({bn, k, n});
-  Tensor out = gemm3(x3, y3, nullptr, 1.0, 0.0, "matmul");
+  // Composite: bmm records the product, the expand/reshape/view around it record how the
+  // gradient flows back (broadcast batch dims are summed away by expand's backward).
+  Tensor out = bmm(x3, y3);
   DimVector os(batch.begin(), batch.end());
   if (a.dim() > 1) os.push_back(m);
   if (b.dim() > 1) os.push_back(n);
