@@ -274,3 +274,38 @@ TEST(Module, TrainsASmallRegression) {
   }
   EXPECT_LT(last, 0.1 * first);
 }
+
+TEST(Summary, MlpCountsAndTable) {  // SEED A3, A6
+  auto m = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(784, 256), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(256, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(128, 10)});
+  auto s = nn::summary(*m, {{1, 1, 28, 28}});
+  EXPECT_EQ(s.total_params, 235146);
+  EXPECT_EQ(s.trainable_params, 235146);
+  EXPECT_EQ(s.total_mult_adds, 784 * 256 + 256 * 128 + 128 * 10);
+  ASSERT_EQ(s.layers.size(), 6u);
+  EXPECT_EQ(s.layers[1].name, "1");
+  EXPECT_EQ(s.layers[1].type, "Linear");
+  EXPECT_EQ(s.layers[1].params, 200960);
+  EXPECT_EQ(IntArrayRef(s.layers[0].output_shape), IntArrayRef({1, 784}));
+  EXPECT_EQ(IntArrayRef(s.layers[5].output_shape), IntArrayRef({1, 10}));
+  const std::string t = s.table();
+  EXPECT_NE(t.find("Total params: 235146 (235.146K)"), std::string::npos) << t;
+  EXPECT_NE(t.find("5 (Linear)"), std::string::npos) << t;
+  // Batch 64 multiplies the mult-adds, not the parameters; hooks are removed afterwards.
+  auto [macs, params] = nn::profile(*m, {zeros({64, 1, 28, 28})});
+  EXPECT_EQ(macs, 64 * s.total_mult_adds);
+  EXPECT_EQ(params, 235146);
+  EXPECT_EQ(nn::summary(*m, {{1, 1, 28, 28}}).layers[1].calls, 1);
+  // Several inputs go through a run function.
+  auto two = nn::summary(*m, {{2, 784}, {2, 784}}, [&](const std::vector<Tensor>& in) { (*m)(in[0] + in[1]); });
+  EXPECT_EQ(two.total_mult_adds, 2 * s.total_mult_adds);
+  EXPECT_THROW(nn::summary(*m, {{1, 784}, {1, 784}}), ValueError);
+}
+
+TEST(Summary, CleverFormat) {  // SEED A6
+  EXPECT_EQ(nn::clever_format(421642), "421.642K");
+  EXPECT_EQ(nn::clever_format(4241152), "4.241M");
+  EXPECT_EQ(nn::clever_format(1.5e9), "1.500G");
+  EXPECT_EQ(nn::clever_format(999), "999.000B");
+}

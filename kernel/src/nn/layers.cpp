@@ -95,6 +95,7 @@ std::string Linear::extra_repr() const {
 }
 
 Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
+int64_t Linear::mult_adds(const Tensor&, const Tensor& out) const { return in_features * out.numel(); }
 Tensor ReLU::forward(const Tensor& x) { return F::relu(x, inplace); }
 std::string LeakyReLU::extra_repr() const { return detail::str("negative_slope=", fmt_double(negative_slope)); }
 Tensor LeakyReLU::forward(const Tensor& x) { return F::leaky_relu(x, negative_slope); }

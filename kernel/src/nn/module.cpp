@@ -27,8 +27,29 @@ Tensor Module::forward(const Tensor&) {
 }
 
 Tensor Module::operator()(const Tensor& input) {
-  autograd::ScopeGuard scope(registered_name_.empty() ? type_name() : registered_name_);
-  return forward(input);
+  Tensor out;
+  {
+    autograd::ScopeGuard scope(registered_name_.empty() ? type_name() : registered_name_);
+    out = forward(input);
+  }
+  // Copied: a hook may remove itself.
+  if (!forward_hooks_.empty()) {
+    auto hooks = forward_hooks_;
+    for (auto& [id, h] : hooks) h(*this, input, out);
+  }
+  return out;
+}
+
+unsigned Module::register_forward_hook(ForwardHook hook) {
+  HEARTH_CHECK(static_cast<bool>(hook), ValueError, type_name(), ": empty forward hook");
+  forward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_forward_hook(unsigned id) {
+  forward_hooks_.erase(std::remove_if(forward_hooks_.begin(), forward_hooks_.end(),
+                                      [id](const auto& h) { return h.first == id; }),
+                       forward_hooks_.end());
 }
 
 // ---- registration ----

@@ -15,6 +15,8 @@ class Linear : public Module {
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
+  /// thop: in_features per output element.
+  int64_t mult_adds(const Tensor& input, const Tensor& output) const override;
   void reset_parameters();
   int64_t in_features, out_features;
   Tensor weight, bias;  // handles to the registered tensors (bias undefined without bias)

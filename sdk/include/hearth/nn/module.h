@@ -47,8 +47,24 @@ class Module : public std::enable_shared_from_this<Module> {
   /// The one-tensor forward most layers have. Modules with other signatures define their own
   /// forward and leave this one raising NotImplementedError.
   virtual Tensor forward(const Tensor& input);
-  /// forward() inside an autograd scope named after this module (anomaly traces name it).
+  /// forward() inside an autograd scope named after this module (anomaly traces name it), then
+  /// the forward hooks. Containers call their children this way.
   Tensor operator()(const Tensor& input);
+
+  /// Called as hook(module, input, output) after each operator() call (summary() uses them).
+  using ForwardHook = std::function<void(Module&, const Tensor& input, const Tensor& output)>;
+  unsigned register_forward_hook(ForwardHook hook);
+  void remove_forward_hook(unsigned id);
+
+  /// Multiply-accumulates of one forward call that produced `output` from `input` (thop's
+  /// counting rules; 0 for layers thop does not count). Used by summary() and profile().
+  virtual int64_t mult_adds(const Tensor& input, const Tensor& output) const {
+    (void)input;
+    (void)output;
+    return 0;
+  }
+  /// The kernel column of summary() ("3x3"); empty where it does not apply.
+  virtual std::string kernel_repr() const { return ""; }
 
   // ---- registration ----
   /// Registers a trained tensor. The module keeps the same TensorImpl, so a member handle to the
@@ -136,6 +152,8 @@ class Module : public std::enable_shared_from_this<Module> {
   bool training_ = true;
 
  private:
+  std::vector<std::pair<unsigned, ForwardHook>> forward_hooks_;
+  unsigned next_hook_id_ = 1;
   void collect(const std::string& prefix, bool recurse, bool want_params, bool persistent_only, TensorList& out) const;
   void repr_into(std::ostream& os, int indent) const;
   std::string registered_name_;
