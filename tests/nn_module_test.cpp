@@ -7,6 +7,7 @@
 
 #include "hearth/hearth.h"
 #include "hearth/nn.h"
+#include "hearth/nn/summary.h"
 
 using namespace hearth;
 namespace F = hearth::nn::functional;
