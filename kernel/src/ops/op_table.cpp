@@ -70,6 +70,20 @@ void declare_builtin_ops(OpRegistry& reg) {
       {"nonzero", "nonzero(Tensor self) -> Tensor(int64)", 1, 1, true},
       // Backward kernels (attrs::Unary): gelu's derivative needs erf, which no op provides.
       {"gelu_backward", "gelu_backward(Tensor grad, Tensor self, int approximate) -> Tensor", 2, 1, false},
+      // Convolution (attrs::Conv, always the forward conv's geometry): conv2d's bias is optional;
+      // backward_input computes the input's gradient (and is conv_transpose2d's forward);
+      // backward_weight writes grad_bias too when that output is defined (undefined: skipped).
+      {"conv2d", "conv2d(Tensor input, Tensor weight, Tensor? bias, Conv attrs) -> Tensor", -1, 1, false},
+      {"conv2d_backward_input", "conv2d_backward_input(Tensor grad_output, Tensor weight, Conv attrs) -> Tensor grad_input", 2, 1, false},
+      {"conv2d_backward_weight", "conv2d_backward_weight(Tensor grad_output, Tensor input, Conv attrs) -> (Tensor grad_weight, Tensor? grad_bias)", 2, 2, false},
+      // Pooling (attrs::Pool). max_pool2d's indices (int64 or int32, flat h*W+w within the
+      // plane, as PyTorch's) may be undefined: then only values are written.
+      {"max_pool2d", "max_pool2d(Tensor self, Pool attrs) -> (Tensor out, Tensor? indices)", 1, 2, false},
+      {"max_pool2d_backward", "max_pool2d_backward(Tensor grad_output, Tensor indices) -> Tensor grad_input", 2, 1, false},
+      {"avg_pool2d", "avg_pool2d(Tensor self, Pool attrs) -> Tensor", 1, 1, false},
+      {"avg_pool2d_backward", "avg_pool2d_backward(Tensor grad_output, Pool attrs) -> Tensor grad_input", 1, 1, false},
+      {"adaptive_avg_pool2d", "adaptive_avg_pool2d(Tensor self) -> Tensor", 1, 1, false},
+      {"adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_backward(Tensor grad_output) -> Tensor grad_input", 1, 1, false},
   };
   for (const Row& r : rows) {
     OpSchema s;

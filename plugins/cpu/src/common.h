@@ -328,5 +328,7 @@ void register_binary(PluginRegistrar& r);
 void register_reduce(PluginRegistrar& r);
 void register_gemm(PluginRegistrar& r);
 void register_index(PluginRegistrar& r);
+void register_conv(PluginRegistrar& r);  // conv.cpp: oneDNN convolutions
+void register_pool(PluginRegistrar& r);  // pool.cpp: max / avg / adaptive pooling
 
 }  // namespace hearth::cpu

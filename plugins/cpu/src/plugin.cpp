@@ -19,6 +19,8 @@ void register_cpu(hearth::PluginRegistrar& r) {
   register_reduce(r);
   register_gemm(r);
   register_index(r);
+  register_conv(r);
+  register_pool(r);
 }
 }  // namespace
 

@@ -81,4 +81,34 @@ struct Range {
   bool is_linspace = false;
 };
 
+/// conv2d, conv2d_backward_input, conv2d_backward_weight (kernels: plugins/cpu/src/conv.cpp).
+/// Always describes the forward convolution x [N, C, H, W] (*) w [O, C/groups, kH, kW] ->
+/// y [N, O, OH, OW], also when the op computes one of its gradients (conv_transpose2d is
+/// conv2d_backward_input). Spatial sizes come from the operands and the preallocated outputs.
+/// All operands are contiguous NCHW / OIHW and share one floating dtype.
+/// Input position of output oh and kernel tap kh: oh*stride - padding + kh*dilation.
+struct Conv {
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};    ///< top, left
+  int64_t padding_r[2] = {0, 0};  ///< bottom, right (differs only for padding="same" with even taps)
+  int64_t dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+
+/// max_pool2d(_backward), avg_pool2d(_backward) (kernels: plugins/cpu/src/pool.cpp). Inputs are
+/// contiguous [N, C, H, W]; output sizes (ceil_mode included) come from the preallocated outputs.
+/// A window starts at o*stride - padding; max pooling walks it with `dilation`, avg pooling has
+/// none. adaptive_avg_pool2d(_backward) take no attrs (windows follow from the two shapes).
+struct Pool {
+  int64_t kernel[2] = {1, 1};
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  bool ceil_mode = false;
+  /// avg: divide by the window clipped to the padded input (true) or to the input (false).
+  bool count_include_pad = true;
+  /// avg: divide every window by this instead (0: not set).
+  int64_t divisor_override = 0;
+};
+
 }  // namespace hearth::attrs
