@@ -84,6 +84,16 @@ void declare_builtin_ops(OpRegistry& reg) {
       {"avg_pool2d_backward", "avg_pool2d_backward(Tensor grad_output, Pool attrs) -> Tensor grad_input", 1, 1, false},
       {"adaptive_avg_pool2d", "adaptive_avg_pool2d(Tensor self) -> Tensor", 1, 1, false},
       {"adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_backward(Tensor grad_output) -> Tensor grad_input", 1, 1, false},
+      // Normalization, softmax and nll (attrs::Softmax, BatchNorm, LayerNorm, NllLoss). Optional
+      // inputs (Tensor?) are passed as undefined tensors; undefined gradient outputs are skipped.
+      {"softmax", "softmax(Tensor self, Softmax attrs) -> Tensor", 1, 1, false},
+      {"softmax_backward", "softmax_backward(Tensor grad, Tensor output, Softmax attrs) -> Tensor grad_input", 2, 1, false},
+      {"batch_norm", "batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, Tensor(b!)? running_var, BatchNorm attrs) -> (Tensor out, Tensor save_mean, Tensor save_var)", 5, 3, false},
+      {"batch_norm_backward", "batch_norm_backward(Tensor grad, Tensor input, Tensor? weight, Tensor save_mean, Tensor save_var, BatchNorm attrs) -> (Tensor? grad_input, Tensor? grad_weight, Tensor? grad_bias)", 5, 3, false},
+      {"layer_norm", "layer_norm(Tensor input, Tensor? weight, Tensor? bias, LayerNorm attrs) -> (Tensor out, Tensor mean, Tensor var)", 3, 3, false},
+      {"layer_norm_backward", "layer_norm_backward(Tensor grad, Tensor input, Tensor? weight, Tensor mean, Tensor var, LayerNorm attrs) -> (Tensor? grad_input, Tensor? grad_weight, Tensor? grad_bias)", 5, 3, false},
+      {"nll_loss", "nll_loss(Tensor self, Tensor(int64) target, Tensor? weight, NllLoss attrs) -> (Tensor out, Tensor total_weight)", 3, 2, false},
+      {"nll_loss_backward", "nll_loss_backward(Tensor grad, Tensor(int64) target, Tensor? weight, Tensor total_weight, NllLoss attrs) -> Tensor grad_self", 4, 1, false},
   };
   for (const Row& r : rows) {
     OpSchema s;

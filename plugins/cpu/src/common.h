@@ -330,5 +330,8 @@ void register_gemm(PluginRegistrar& r);
 void register_index(PluginRegistrar& r);
 void register_conv(PluginRegistrar& r);  // conv.cpp: oneDNN convolutions
 void register_pool(PluginRegistrar& r);  // pool.cpp: max / avg / adaptive pooling
+void register_softmax(PluginRegistrar& r);  // softmax.cpp: softmax / log_softmax
+void register_norm(PluginRegistrar& r);     // norm.cpp: batch_norm, layer_norm
+void register_loss(PluginRegistrar& r);     // loss.cpp: nll_loss
 
 }  // namespace hearth::cpu

@@ -21,6 +21,9 @@ void register_cpu(hearth::PluginRegistrar& r) {
   register_index(r);
   register_conv(r);
   register_pool(r);
+  register_softmax(r);
+  register_norm(r);
+  register_loss(r);
 }
 }  // namespace
 

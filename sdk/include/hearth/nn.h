@@ -5,4 +5,7 @@
 #include "hearth/nn/functional.h"
 #include "hearth/nn/init.h"
 #include "hearth/nn/layers.h"
+#include "hearth/nn/loss.h"
+#include "hearth/nn/misc.h"
 #include "hearth/nn/module.h"
+#include "hearth/nn/norm.h"

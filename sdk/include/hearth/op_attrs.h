@@ -111,4 +111,38 @@ struct Pool {
   int64_t divisor_override = 0;
 };
 
+/// softmax and softmax_backward (kernels: plugins/cpu/src/softmax.cpp): normalize over `dim`
+/// (non-negative) of a contiguous tensor; `log` selects log_softmax. The backward's inputs are
+/// (grad, output): softmax dx = y * (g - sum(g * y)), log_softmax dx = g - exp(y) * sum(g).
+struct Softmax {
+  int64_t dim = 0;
+  bool log = false;
+};
+
+/// batch_norm(_backward) (kernels: plugins/cpu/src/norm.cpp). Input viewed as contiguous (N, C, S);
+/// weight, bias, running stats and saved stats are (C) vectors of the input's dtype (each may be
+/// undefined where the schema says Tensor?). Training: batch statistics, saved as mean and biased
+/// variance, and running stats (when given) updated in place as
+/// new = (1 - momentum) * old + momentum * batch (unbiased variance for running_var).
+/// Eval: normalizes with the running stats, which are also what the saved outputs hold.
+struct BatchNorm {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+
+/// layer_norm(_backward) (kernels: plugins/cpu/src/norm.cpp). Input viewed as contiguous (M, N),
+/// each row normalized; weight and bias (N) may be undefined; saved mean and biased variance (M).
+struct LayerNorm {
+  double eps = 1e-5;
+};
+
+/// nll_loss(_backward) (kernels: plugins/cpu/src/loss.cpp). Input contiguous (N, C, S), target
+/// int64 (N, S), weight (C) or undefined. reduction: 0 none (loss (N, S)), 1 mean (divided by the
+/// summed weight of the non-ignored targets, also the total_weight output), 2 sum.
+struct NllLoss {
+  int reduction = 1;
+  int64_t ignore_index = -100;
+};
+
 }  // namespace hearth::attrs
