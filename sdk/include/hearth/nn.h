@@ -8,4 +8,5 @@
 #include "hearth/nn/loss.h"
 #include "hearth/nn/misc.h"
 #include "hearth/nn/module.h"
+#include "hearth/nn/summary.h"
 #include "hearth/nn/norm.h"
