@@ -12,34 +12,14 @@
 
 #include "hearth/autograd.h"
 #include "hearth/hearth.h"
+#include "test_util.h"
 
 using namespace hearth;
 using autograd::tensor_list;
 
-namespace {
-
-/// Captures warnings for the test's lifetime.
-struct WarningCapture {
-  std::vector<std::string> got;
-  WarningHandler prev;
-  WarningCapture() {
-    prev = set_warning_handler([this](const std::string& m) { got.push_back(m); });
-  }
-  ~WarningCapture() { set_warning_handler(prev); }
-};
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
+using test::contains;
+using test::message_of;
+using test::WarningCapture;
 
 // ---- metadata and propagation (SEED B2, E2) ----
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "hearth/hearth.h"
+#include "test_util.h"
 #include "hearth/nn.h"
 #include "hearth/nn/models.h"
 
@@ -14,14 +15,7 @@ std::vector<std::string> keys(const TensorList& sd) {
   for (auto& [n, t] : sd) k.push_back(n);
   return k;
 }
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::message_of;
 }  // namespace
 
 TEST(Models, LenetKeysAndCounts) {  // SEED A3, A6

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "hearth/hearth.h"
+#include "test_util.h"
 #include "hearth/nn.h"
 #include "hearth/nn/summary.h"
 
@@ -14,15 +15,8 @@ namespace F = hearth::nn::functional;
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
+using test::message_of;
 
 std::shared_ptr<nn::Sequential> mlp() {
   return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
