@@ -14,8 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/hearth.h"
+#include "hearth/nn/conv.h"
 #include "hearth/nn/layers.h"
 #include "hearth/nn/module.h"
+#include "hearth/nn/norm.h"
 #include "hearth/optim.h"
 
 using namespace hearth;
@@ -375,6 +377,44 @@ TEST(Resume, TenStepsSavedAndLoadedThenTenMoreIsBitwiseEqualToTwenty) {
       EXPECT_EQ(a.scheds[i]->state_dict().to_json(), c.scheds[i]->state_dict().to_json());
   }
   fs::remove(file);
+}
+
+TEST(Resume, ChainedSchedulerStateRoundTrips) {
+  auto build = [](std::vector<Tensor>& ps, std::unique_ptr<optim::Optimizer>& opt,
+                  std::vector<std::unique_ptr<optim::LRScheduler>>& scheds) {
+    ps = {zeros({2}, requires_grad()), zeros({2}, requires_grad())};
+    opt = sched_optimizer("sgd", ps);
+    scheds.clear();
+    scheds.push_back(std::make_unique<optim::ExponentialLR>(*opt, 0.9));
+    scheds.push_back(std::make_unique<optim::StepLR>(*opt, 3, 0.5));
+    scheds.push_back(std::make_unique<optim::ChainedScheduler>(
+        std::vector<optim::LRScheduler*>{scheds[0].get(), scheds[1].get()}));
+  };
+  std::vector<Tensor> pa, pb;
+  std::unique_ptr<optim::Optimizer> a, b;
+  std::vector<std::unique_ptr<optim::LRScheduler>> sa, sb;
+  build(pa, a, sa);
+  build(pb, b, sb);
+  for (int i = 0; i < 5; ++i) {
+    a->step();
+    sa[2]->step();
+  }
+  const auto opt_state = a->state_dict();
+  const auto chain_state = optim::SchedulerState::from_json(sa[2]->state_dict().to_json());
+  b->load_state_dict(optim::OptimizerStateDict::from_json(opt_state.to_json(), opt_state.tensors()));
+  sb[2]->load_state_dict(chain_state);
+  for (int i = 0; i < 7; ++i) {
+    a->step();
+    b->step();
+    sa[2]->step();
+    sb[2]->step();
+    EXPECT_EQ(sa[2]->get_last_lr(), sb[2]->get_last_lr()) << "step " << i;
+  }
+  EXPECT_EQ(sa[0]->last_epoch(), 12);
+  EXPECT_EQ(sb[1]->last_epoch(), 12);
+  auto wrong = chain_state;
+  wrong.strings.erase("scheduler.1");
+  EXPECT_TRUE(contains(message_of([&] { sb[2]->load_state_dict(wrong); }), "no state for scheduler 1"));
 }
 
 TEST(Resume, StateDictMapsByPositionAndRejectsMismatches) {
@@ -889,4 +929,100 @@ TEST(Swa, AveragedModelRejectsAnotherArchitectureOrTheModelItself) {
   const std::string msg = message_of([&] { optim::AveragedModel(*model, std::make_shared<nn::Linear>(5, 4)); });
   EXPECT_TRUE(contains(msg, "not the same architecture")) << msg;
   EXPECT_TRUE(contains(message_of([&] { optim::AveragedModel(*model, model); }), "separate model instance"));
+}
+
+// ---- update_bn (SEED D1) ----
+
+namespace {
+
+std::shared_ptr<nn::Sequential> bn_model(const std::string& name) {
+  using M = std::shared_ptr<nn::Module>;
+  if (name == "bn1d")
+    return std::make_shared<nn::Sequential>(std::initializer_list<M>{
+        std::make_shared<nn::Linear>(5, 6), std::make_shared<nn::BatchNorm1d>(6), std::make_shared<nn::Tanh>(),
+        std::make_shared<nn::Linear>(6, 4), std::make_shared<nn::BatchNorm1d>(4, 1e-5, 0.3)});
+  return std::make_shared<nn::Sequential>(std::initializer_list<M>{
+      std::make_shared<nn::Conv2d>(2, 3, 3, 1, 1), std::make_shared<nn::BatchNorm2d>(3)});
+}
+
+TensorList golden_state(const std::string& prefix, const nn::Module& like) {
+  TensorList out;
+  for (const auto& [k, v] : like.state_dict()) out.emplace_back(k, golden().at(prefix + k));
+  return out;
+}
+
+void expect_state(const nn::Module& m, const std::string& prefix) {
+  for (const auto& [k, v] : m.state_dict()) {
+    const Tensor& want = golden().at(prefix + k);
+    if (v.is_floating_point())
+      EXPECT_TRUE(allclose(v, want, 1e-5, 1e-6)) << k << "\n" << v << "\nwant\n" << want;
+    else
+      EXPECT_TRUE(equal(v, want)) << k << ": " << v << " want " << want;
+  }
+}
+
+std::unique_ptr<data::DataLoader> bn_loader(const std::string& name, size_t batch) {
+  auto ds = std::make_shared<data::TensorDataset>(golden().at("bn/" + name + "/x"), golden().at("bn/" + name + "/y"));
+  data::DataLoaderOptions o;
+  o.batch_size = batch;
+  return std::make_unique<data::DataLoader>(ds, o);
+}
+
+}  // namespace
+
+TEST(Swa, UpdateBnMatchesPyTorch) {
+  const auto& ub = golden().doc["swa"]["update_bn"];
+  for (const std::string name : {"bn1d", "bn2d"}) {
+    SCOPED_TRACE(name);
+    auto m = bn_model(name);
+    m->load_state_dict(golden_state("bn/" + name + "/before/", *m));
+    m->eval();
+    auto loader = bn_loader(name, ub[name]["batch_size"].get<size_t>());
+    optim::update_bn(*loader, *m);
+    EXPECT_FALSE(m->is_training());  // the mode is restored
+    EXPECT_EQ(m->at<nn::BatchNorm>(1)->momentum, std::optional<double>(0.1));  // and the momentum
+    if (name == "bn1d") EXPECT_EQ(m->at<nn::BatchNorm>(4)->momentum, std::optional<double>(0.3));
+    expect_state(*m, "bn/" + name + "/after/");
+  }
+}
+
+TEST(Swa, AveragedModelThenUpdateBnMatchesPyTorch) {
+  auto m = bn_model("bn1d");
+  m->load_state_dict(golden_state("bn/bn1d/before/", *m));
+  m->eval();
+  auto loader = bn_loader("bn1d", 8);
+  optim::update_bn(*loader, *m);
+  optim::AveragedModel avg(*m, [] { return bn_model("bn1d"); });
+  for (int k = 0; k < golden().doc["swa"]["update_bn"]["swa"]["snapshots"].get<int>(); ++k) {
+    {
+      NoGradGuard ng;
+      for (auto& [n, p] : m->named_parameters()) p.copy_(golden().at("bn/swa/snap" + std::to_string(k) + "/" + n));
+    }
+    avg.update_parameters(*m);
+  }
+  optim::update_bn(*loader, avg);  // through AveragedModel::forward, as PyTorch's example does
+  expect_state(*avg.module, "bn/swa/after/");
+}
+
+TEST(Swa, UpdateBnLeavesAModelWithoutBatchNormAlone) {
+  // A dataset that fails when read: a model without BatchNorm must not even iterate the loader.
+  struct Unreadable : data::Dataset {
+    size_t size() const override { return 4; }
+    data::Example get(size_t) const override { throw ValueError("update_bn read the loader"); }
+  };
+  auto m = golden_model();
+  m->eval();
+  TensorList before;
+  for (const auto& [k, v] : m->state_dict()) before.emplace_back(k, v.clone());
+  data::DataLoader loader(std::make_shared<Unreadable>(), data::DataLoaderOptions{});
+  EXPECT_NO_THROW(optim::update_bn(loader, *m));
+  EXPECT_FALSE(m->is_training());
+  const auto after = m->state_dict();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(equal(after[i].second, before[i].second)) << before[i].first;
+  // With BatchNorm the loader is read, and an error from it restores mode and momentum.
+  auto bn = bn_model("bn1d");
+  bn->eval();
+  EXPECT_THROW(optim::update_bn(loader, *bn), data::SampleError);
+  EXPECT_FALSE(bn->is_training());
+  EXPECT_EQ(bn->at<nn::BatchNorm>(1)->momentum, std::optional<double>(0.1));
 }

@@ -25,6 +25,15 @@ norm, and the clipped gradients "clip/<id>/out<k>".
 swa: AveragedModel over the same model: before each of 6 updates the model's parameters are set to
 "swa/snap<k>/<name>"; after update k the averaged parameters are "swa/<variant>/avg<k>/<name>"
 (variants: "mean" = default running mean, "ema" = avg_fn 0.9 * avg + 0.1 * current).
+
+update_bn: models "bn1d" = Sequential(Linear(5, 6), BatchNorm1d(6), Tanh(), Linear(6, 4),
+BatchNorm1d(4, momentum=0.3)) over x (42, 5) in batches of 8 (the last has 2), and "bn2d" =
+Sequential(Conv2d(2, 3, 3, padding=1), BatchNorm2d(3)) over x (10, 2, 4, 4) in batches of 4. Every
+state-dict entry of the model before is "bn/<model>/before/<key>" (running statistics deliberately
+not the defaults, num_batches_tracked 7, the model in eval mode), the data "bn/<model>/x", the
+targets "bn/<model>/y" (unused), and the state after update_bn "bn/<model>/after/<key>". "bn_swa":
+AveragedModel of bn1d updated with 3 snapshots "bn/swa/snap<k>/<name>", then update_bn on the
+AveragedModel; its module's state after is "bn/swa/after/<key>".
 """
 import json
 import math
@@ -269,6 +278,61 @@ def run_swa(init, tensors):
     return {"updates": len(snaps), "variants": list(variants), "names": NAMES}
 
 
+# ---- SWA: update_bn ----
+def bn_models():
+    return {
+        "bn1d": (nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 4),
+                               nn.BatchNorm1d(4, momentum=0.3)), (42, 5), 8),
+        "bn2d": (nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3)), (10, 2, 4, 4), 4),
+    }
+
+
+def randomize(model, g):
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if k.endswith("num_batches_tracked"):
+                v.fill_(7)
+            elif k.endswith("running_var"):
+                v.copy_(torch.rand(v.shape, generator=g) + 0.5)
+            else:
+                v.copy_(torch.randn(v.shape, generator=g) * 0.5)
+
+
+def run_update_bn(tensors):
+    g = torch.Generator().manual_seed(31)
+    out = {}
+    for name, (model, xshape, batch) in bn_models().items():
+        randomize(model, g)
+        model.eval()
+        x = torch.randn(*xshape, generator=g)
+        y = torch.zeros(xshape[0], dtype=torch.int64)
+        tensors.append((f"bn/{name}/x", x))
+        tensors.append((f"bn/{name}/y", y))
+        for k, v in model.state_dict().items():
+            tensors.append((f"bn/{name}/before/{k}", v.clone()))
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch)
+        torch.optim.swa_utils.update_bn(loader, model)
+        assert not model.training
+        for k, v in model.state_dict().items():
+            tensors.append((f"bn/{name}/after/{k}", v.clone()))
+        out[name] = {"batch_size": batch, "keys": list(model.state_dict().keys())}
+        if name == "bn1d":
+            # The SWA workflow: average a few weight snapshots, then recompute the statistics.
+            avg = torch.optim.swa_utils.AveragedModel(model)
+            for k in range(3):
+                with torch.no_grad():
+                    for n, p in model.named_parameters():
+                        v = torch.randn(p.shape, generator=g) * 0.5
+                        tensors.append((f"bn/swa/snap{k}/{n}", v))
+                        p.copy_(v)
+                avg.update_parameters(model)
+            torch.optim.swa_utils.update_bn(loader, avg)
+            for k, v in avg.module.state_dict().items():
+                tensors.append((f"bn/swa/after/{k}", v.clone()))
+            out["swa"] = {"snapshots": 3}
+    return out
+
+
 def main():
     torch.manual_seed(0)
     init, x, t = make_init()
@@ -282,6 +346,7 @@ def main():
     g = torch.Generator().manual_seed(7)
     clip_cases = [run_clip(c, g, tensors) for c in CLIP_CASES]
     swa = run_swa(init, tensors)
+    swa["update_bn"] = run_update_bn(tensors)
     doc = {"torch": torch.__version__, "steps": STEPS, "sched_steps": SCHED_STEPS, "names": NAMES,
            "optimizers": opt_cases, "schedulers": sched_cases, "clip": clip_cases, "swa": swa}
     with open(os.path.join(HERE, "optim.json"), "w") as f:

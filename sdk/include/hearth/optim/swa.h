@@ -1,6 +1,6 @@
 // Stochastic weight averaging (SEED D1): AveragedModel keeps a running average of a model's
-// parameters; SWALR (in lr_scheduler.h) is its learning-rate schedule. PyTorch's
-// torch.optim.swa_utils.
+// parameters; SWALR (in lr_scheduler.h) is its learning-rate schedule; update_bn recomputes
+// BatchNorm statistics for the averaged weights. PyTorch's torch.optim.swa_utils.
 #pragma once
 
 #include <functional>
@@ -8,6 +8,10 @@
 #include <optional>
 
 #include "hearth/nn/module.h"
+
+namespace hearth::data {
+class DataLoader;
+}
 
 namespace hearth::optim {
 
@@ -44,5 +48,14 @@ class AveragedModel : public nn::Module {
   AvgFn avg_fn_;
   bool use_buffers_;
 };
+
+/// Recomputes the running mean and variance of every BatchNorm layer of `model` with one pass
+/// over `loader` (each batch's data, moved to `device` if given), under NoGradGuard: the
+/// statistics are reset, momentum is None (a cumulative average over the pass's batches) during
+/// the pass and restored after, num_batches_tracked restarts from 0, and the model's train/eval
+/// mode is restored. Layers without running statistics are left alone; a model without
+/// BatchNorm is not touched. Use it on AveragedModel::module after training: averaged weights
+/// need statistics of their own.
+void update_bn(data::DataLoader& loader, nn::Module& model, std::optional<Device> device = std::nullopt);
 
 }  // namespace hearth::optim
