@@ -203,8 +203,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 namespace autograd::internal {
 void rebase_constant(const Tensor& self, const char* op) {
-  if (!any_requires_grad({&self})) return;
-  check_inplace(self, false, op);
+  if (!any_requires_grad({&self})) return;  // callers ran check_inplace before writing
   // A non-leaf overwritten with values that depend on nothing: its history ends here.
   rebase_history(self, std::make_shared<CopyBackward>(op, self.device(), 0));
 }

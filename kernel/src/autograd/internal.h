@@ -22,8 +22,8 @@ std::string describe(const Tensor& t);
 /// Sums a broadcast gradient back to `sizes` (leading dims and dims that were 1).
 Tensor sum_to(const Tensor& g, IntArrayRef sizes);
 
-/// After an in-place op that overwrote a tensor with constants (fill_, uniform_...): checks the
-/// in-place rules and, for a non-leaf, ends its history.
+/// After an in-place op that overwrote a tensor with constants (fill_, uniform_...; the caller
+/// ran check_inplace before writing): for a non-leaf, ends its history.
 void rebase_constant(const Tensor& self, const char* op);
 
 /// Anomaly mode: the creation trace for a node (module scope + symbolized stack).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.h"
+#include "scratch_buffer.h"
 
 namespace hearth::cpu {
 namespace {
@@ -350,33 +351,7 @@ std::shared_ptr<Plan> get_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
 }
 
 /// Per-thread temporaries for the blocked copies and scratchpads; big ones are freed after use.
-struct Buffer {
-  void* p = nullptr;
-  std::size_t n = 0;
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(p); }
-  void* get(std::size_t bytes) {
-    if (bytes > n) {
-      std::free(p);
-      n = (bytes + 4095) / 4096 * 4096;
-      p = std::aligned_alloc(64, n);
-      if (!p) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return p;
-  }
-  void trim() {
-    if (n > (std::size_t(64) << 20)) {
-      std::free(p);
-      p = nullptr;
-      n = 0;
-    }
-  }
-};
+using Buffer = ScratchBuffer;
 constexpr int kMaxOperands = 4;
 struct Temps {
   Buffer operand[kMaxOperands];

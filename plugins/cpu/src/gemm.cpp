@@ -1,5 +1,6 @@
 // GEMM for the CPU plugin: cached oneDNN 2.6 matmul primitives (f32, bf16) and a blocked f64 loop.
 #include "gemm.h"
+#include "scratch_buffer.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -312,31 +313,7 @@ Local& get_local(const Problem& p) {
 }
 
 // ---- per-thread temporaries ---------------------------------------------------------------------
-struct Buffer {
-  void* p = nullptr;
-  std::size_t n = 0;
-  ~Buffer() { std::free(p); }
-  void* get(std::size_t bytes) {
-    if (bytes > n) {
-      std::free(p);
-      n = (bytes + 4095) / 4096 * 4096;
-      p = std::aligned_alloc(64, n);
-      if (!p) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return p;
-  }
-  // Big temporaries are not kept between calls: a one-off huge GEMM should not pin memory.
-  void trim() {
-    if (n > (std::size_t(64) << 20)) {
-      std::free(p);
-      p = nullptr;
-      n = 0;
-    }
-  }
-};
+using Buffer = ScratchBuffer;
 struct Temps {
   Buffer a, b, c, scratch;
 };

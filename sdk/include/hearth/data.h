@@ -279,6 +279,27 @@ struct DataLoaderOptions {
   CollateFn collate;            ///< default_collate if empty
 };
 
+/// Input iterator over a batch source's next(): `for (const Batch& b : loader)`.
+template <typename Source>
+class BatchIterator {
+ public:
+  BatchIterator() = default;
+  explicit BatchIterator(Source* src) : src_(src) { advance(); }
+  const Batch& operator*() const { return *cur_; }
+  const Batch* operator->() const { return &*cur_; }
+  BatchIterator& operator++() {
+    advance();
+    return *this;
+  }
+  bool operator==(const BatchIterator& o) const { return !cur_ && !o.cur_; }
+  bool operator!=(const BatchIterator& o) const { return !(*this == o); }
+
+ private:
+  void advance() { cur_ = src_->next(); }
+  Source* src_ = nullptr;
+  std::optional<Batch> cur_;
+};
+
 /// Iterates batches in the sampler's order whatever num_workers. Each begin() (or reset())
 /// starts an epoch: the one set by set_epoch, else 0, 1, 2, ... in turn.
 class DataLoader {
@@ -299,21 +320,7 @@ class DataLoader {
   size_t size() const;
   uint64_t epoch() const { return epoch_; }
 
-  class Iterator {
-   public:
-    Iterator() = default;
-    explicit Iterator(DataLoader* dl) : dl_(dl) { advance(); }
-    const Batch& operator*() const { return *cur_; }
-    const Batch* operator->() const { return &*cur_; }
-    Iterator& operator++() { advance(); return *this; }
-    bool operator==(const Iterator& o) const { return !cur_ && !o.cur_; }
-    bool operator!=(const Iterator& o) const { return !(*this == o); }
-
-   private:
-    void advance() { cur_ = dl_->next(); }
-    DataLoader* dl_ = nullptr;
-    std::optional<Batch> cur_;
-  };
+  using Iterator = BatchIterator<DataLoader>;
   Iterator begin() { reset(); return Iterator(this); }
   Iterator end() { return Iterator(); }
 
@@ -372,21 +379,7 @@ class DevicePrefetcher {
   Device device() const { return device_; }
   size_t size() const { return loader_.size(); }
 
-  class Iterator {
-   public:
-    Iterator() = default;
-    explicit Iterator(DevicePrefetcher* p) : p_(p) { advance(); }
-    const Batch& operator*() const { return *cur_; }
-    const Batch* operator->() const { return &*cur_; }
-    Iterator& operator++() { advance(); return *this; }
-    bool operator==(const Iterator& o) const { return !cur_ && !o.cur_; }
-    bool operator!=(const Iterator& o) const { return !(*this == o); }
-
-   private:
-    void advance() { cur_ = p_->next(); }
-    DevicePrefetcher* p_ = nullptr;
-    std::optional<Batch> cur_;
-  };
+  using Iterator = BatchIterator<DevicePrefetcher>;
   Iterator begin() { reset(); return Iterator(this); }
   Iterator end() { return Iterator(); }
 
