@@ -202,11 +202,15 @@ tensor_list AccumulateGrad::apply(tensor_list&& grads) {
   if (!m.grad.defined()) {
     // Steal the incoming gradient when nothing else references it; otherwise copy, so that two
     // leaves never share one gradient tensor (a later in-place accumulation would hit both).
+    // A view whose memory nobody else holds (the double transpose of a linear layer's weight
+    // gradient, say) is as good as its own tensor: take it over as a plain alias.
+    const bool whole_storage = g.impl()->storage_offset() == 0 && g.impl()->storage()->nbytes() == g.nbytes();
     const bool sole = g.impl().use_count() == 1 && g.impl()->storage().use_count() == 1 && g.is_contiguous() &&
-                      !g.impl()->is_view();
-    if (is_grad_enabled()) m.grad = sole ? g : g.clone();
+                      (!g.impl()->is_view() || whole_storage);
+    if (is_grad_enabled()) m.grad = sole && !g.impl()->is_view() ? g : g.clone();
     else if (!sole) m.grad = g.clone();
-    else m.grad = g.requires_grad() ? alias_without_history(g) : std::move(g);  // a user-given root grad may have history
+    else if (g.requires_grad() || g.impl()->is_view()) m.grad = alias_without_history(g);  // a user-given root grad may have history
+    else m.grad = std::move(g);
   } else if (is_grad_enabled()) {
     m.grad = m.grad + g;  // create_graph: keep the sum differentiable
   } else {

@@ -17,6 +17,7 @@ class MatmulBackward final : public autograd::SavingNode<2> {
   MatmulBackward(const char* name, bool batched, bool has_self, Scalar alpha, Scalar beta)
       : name_(name), batched_(batched), has_self_(has_self), alpha_(alpha), beta_(beta) {}
   std::string name() const override { return name_; }
+  bool batched() const { return batched_; }
   tensor_list apply(tensor_list&& g) override {
     const size_t ia = has_self_ ? 1 : 0, ib = ia + 1;
     tensor_list r(num_outputs());
@@ -25,9 +26,19 @@ class MatmulBackward final : public autograd::SavingNode<2> {
     auto scale = [](Tensor t, const Scalar& s) { return s.equal(1) ? t : t.mul(s); };
     if (has_self_ && needs_input_grad(0)) r[0] = scale(g[0], beta_);
     if (needs_input_grad(ia)) r[ia] = scale(prod(g[0], mt(saved(1))), alpha_);
-    if (needs_input_grad(ib)) r[ib] = scale(prod(mt(saved(0)), g[0]), alpha_);
+    if (needs_input_grad(ib)) {
+      // b is often a transposed weight (linear: x @ w.t()). Its gradient then goes back through
+      // t() to the weight: computing (g^T a)^T gives the weight's own row-major layout there, so
+      // the gradient needs no transposing copy before accumulation and the optimizer step.
+      if (b_transposed_)
+        r[ib] = scale(mm(g[0].t(), saved(0)), alpha_).t();
+      else
+        r[ib] = scale(prod(mt(saved(0)), g[0]), alpha_);
+    }
     return r;
   }
+
+  bool b_transposed_ = false;  ///< b (2-D) is the transpose of a row-major matrix
 
  private:
   const char* name_;
@@ -39,6 +50,8 @@ class MatmulBackward final : public autograd::SavingNode<2> {
 void save_operands(MatmulBackward& n, const Tensor& a, const Tensor& b, size_t ia) {
   if (n.needs_input_grad(ia + 1)) n.save(0, a);
   if (n.needs_input_grad(ia)) n.save(1, b);
+  n.b_transposed_ = !n.batched() && b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 && b.stride(0) == 1 &&
+                    b.stride(1) == b.size(0);
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
