@@ -1,5 +1,6 @@
 // hearth-hdf5: images and labels from HDF5 datasets by key (C API), read lazily per worker thread
-// with runs of consecutive indices as one hyperslab; registers the "hdf5" dataset (SEED C2).
+// with runs of consecutive indices as one hyperslab; registers the "hdf5" dataset (SEED C2) and,
+// from state_dict.cpp, the "hdf5" state-dict file format.
 #include <hdf5.h>
 
 #include <algorithm>
@@ -14,9 +15,15 @@
 #include "hearth/data.h"
 #include "hearth/functions.h"
 #include "hearth/plugin.h"
+#include "h5_util.h"
+
+namespace hearth_hdf5 {
+void register_state_dict_format(hearth::PluginRegistrar& r);
+}
 
 namespace {
 
+using namespace hearth_hdf5;
 using hearth::FormatError;
 using hearth::Tensor;
 using hearth::data::Example;
@@ -24,87 +31,6 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void fail(const std::string& file, const std::string& field, const std::string& msg) {
   throw FormatError("HDF5 file '" + file + "', field " + field + ": " + msg);
-}
-
-// Debian's libhdf5 is the serial build, which is not thread-safe: every HDF5 call in this plugin
-// holds this mutex. Worker threads still decode, transform and collate in parallel; only the
-// reads themselves take turns. (Code outside hearth that calls HDF5 from other threads at the same
-// time is not covered by it.)
-std::mutex& h5_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-/// Holds the HDF5 mutex, with HDF5's automatic error printing off (it would print a stack trace on
-/// stderr for every failed call; we report errors as FormatError instead). The previous printing
-/// setting comes back on release, so an application's own HDF5 use keeps its setting.
-class H5Lock {
- public:
-  H5Lock() : lk_(h5_mutex()) {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~H5Lock() {
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, func_, data_);
-  }
-  H5Lock(const H5Lock&) = delete;
-  H5Lock& operator=(const H5Lock&) = delete;
-
- private:
-  std::unique_lock<std::mutex> lk_;
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
-
-/// An HDF5 id closed on scope exit (under the H5Lock that must outlive it).
-class Hid {
- public:
-  Hid() = default;
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  Hid(Hid&& o) noexcept : id_(std::exchange(o.id_, -1)), close_(o.close_) {}
-  Hid& operator=(Hid&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = std::exchange(o.id_, -1);
-      close_ = o.close_;
-    }
-    return *this;
-  }
-  ~Hid() { reset(); }
-  void reset() {
-    if (id_ >= 0 && close_) close_(id_);
-    id_ = -1;
-  }
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-  /// Gives up ownership without closing.
-  hid_t release() { return std::exchange(id_, -1); }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-/// The innermost description on HDF5's error stack (the most specific one), then clears it.
-std::string h5_error() {
-  std::string msg;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
-        auto* s = static_cast<std::string*>(out);
-        if (s->empty() && e->desc && *e->desc) *s = e->desc;
-        return 0;
-      },
-      &msg);
-  H5Eclear2(H5E_DEFAULT);
-  return msg.empty() ? std::string("unknown HDF5 error") : "HDF5: " + msg;
-}
-
-std::string dims_str(const std::vector<hsize_t>& d) {
-  std::string s;
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "×" : "") + std::to_string(d[i]);
-  return s.empty() ? "scalar" : s;
 }
 
 /// Up to 12 member names of group `g`, for "missing key" messages.
@@ -425,6 +351,7 @@ std::shared_ptr<hearth::data::Dataset> hdf5_factory(const std::string& arg, bool
 void register_hdf5(hearth::PluginRegistrar& r) {
   hearth::data::DatasetFactory f = &hdf5_factory;
   r.component("dataset", "hdf5", reinterpret_cast<const void*>(f));
+  hearth_hdf5::register_state_dict_format(r);  // state_dict.cpp: HDF5 state dicts and checkpoints
 }
 
 }  // namespace

@@ -151,7 +151,8 @@ struct RngState {
   uint64_t seed = 0;
   uint64_t offset = 0;
 };
-/// The states of the process's generators now / restores them (FormatError for an unknown name).
+/// The states of the process's generators now / restores them. Entries for generators this
+/// process lacks (a cuda generator's on a machine without one) are skipped, as E6 asks.
 std::vector<RngState> capture_rng_states();
 void restore_rng_states(const std::vector<RngState>& states);
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hearth/autograd.h"
+#include "hearth/checkpoint.h"
 #include "hearth/device.h"
 #include "hearth/dispatcher.h"
 #include "hearth/data.h"
