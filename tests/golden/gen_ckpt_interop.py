@@ -12,8 +12,8 @@
     `HEARTH_CKPT_WRITE_FIXTURES=tests/golden build/bin/checkpoint_interop_test`):
       ckpt_hearth_torch_out.safetensors  PyTorch's output for hearth's weights and input
   gen_ckpt_interop.py --check DIR   loads DIR/model.safetensors (written by hearth) into PyTorch
-      strictly, runs DIR/io.safetensors' input and compares with hearth's output: exit 0 if equal
-      within 1e-5, 1 if not.
+      strictly, runs DIR/io.safetensors' input and compares with hearth's output; the same for
+      DIR/model.h5 read through h5py when both exist: exit 0 if equal within 1e-5, 1 if not.
 Fixed seeds: rerunning gives the same files."""
 import json
 import os
@@ -84,15 +84,38 @@ def load_into_torch(named):
     return m
 
 
+def read_h5(path):
+    """{name: numpy array} and the root's string attributes through h5py, as an h5py user reads it."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        named = {k: f[k][()] for k in f.keys()}
+        for k in f.keys():  # the `dtype` attribute marks what HDF5 has no type for
+            if f[k].attrs.get("dtype") == "bool":
+                named[k] = named[k].astype(bool)
+        meta = {k: v for k, v in f.attrs.items() if isinstance(v, str)}
+    return {k: np.asarray(v) for k, v in named.items()}, meta
+
+
 def check(d):
     sd, meta = read_safetensors(os.path.join(d, "model.safetensors"))
     io, _ = read_safetensors(os.path.join(d, "io.safetensors"))
-    m = load_into_torch(sd)
-    with torch.no_grad():
-        out = m(torch.from_numpy(io["input"])).numpy()
-    diff = float(np.abs(out - io["output"]).max())
-    print(f"max |torch - hearth| = {diff:.3g} over {out.size} outputs; devices recorded: {meta.get('hearth.devices')}")
-    return 0 if diff <= 1e-5 else 1
+    sources = [("safetensors", sd, meta)]
+    if os.path.exists(os.path.join(d, "model.h5")):
+        try:
+            import h5py  # noqa: F401
+            sources.append(("h5py", *read_h5(os.path.join(d, "model.h5"))))
+        except ImportError:
+            print("h5py not installed (Debian: python3-h5py): model.h5 not checked")
+    worst = 0.0
+    for what, named, md in sources:
+        m = load_into_torch(named)
+        with torch.no_grad():
+            out = m(torch.from_numpy(io["input"])).numpy()
+        diff = float(np.abs(out - io["output"]).max())
+        worst = max(worst, diff)
+        print(f"{what}: max |torch - hearth| = {diff:.3g} over {out.size} outputs; "
+              f"devices recorded: {md.get('hearth.devices')}")
+    return 0 if worst <= 1e-5 else 1
 
 
 def main():
