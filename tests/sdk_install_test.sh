@@ -47,4 +47,18 @@ out=$("$prefix/bin/hearth" plugins --plugin-dir "$tmp/ex-build/plugins") || fail
 echo "$out" | grep -q "hearth-example-square 1.0.0" || fail "hearth plugins does not list the example: $out"
 echo "$out" | grep -q "example_square@cpu" || fail "hearth plugins does not list the kernel: $out"
 echo "$out" | grep -q "^$plugins/hearth-testdev.so" || fail "installed hearth did not use $plugins: $out"
+step "configure and build examples/train_lenet against $prefix"
+"$cmake" -S "$source_dir/examples/train_lenet" -B "$tmp/tl-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$cxx_flags" \
+  ${launcher:+-DCMAKE_CXX_COMPILER_LAUNCHER="$launcher"} >"$tmp/tl-configure.log" 2>&1 ||
+  { cat "$tmp/tl-configure.log"; fail "configure train_lenet"; }
+"$cmake" --build "$tmp/tl-build" || fail "build train_lenet"
+
+step "run train_lenet on 1024 images, then evaluate its file with the installed hearth"
+out=$("$tmp/tl-build/train_lenet" --limit 1024 --out "$tmp/lenet.safetensors") || fail "train_lenet: $out"
+echo "$out"
+echo "$out" | grep -q "^epoch 1 .*test_acc 0\.[4-9]" || fail "train_lenet did not learn: $out"
+out=$("$prefix/bin/hearth" eval --weights "$tmp/lenet.safetensors" --test-limit 2000) || fail "hearth eval: $out"
+echo "$out" | grep -q "test_acc 0\.[4-9]" || fail "hearth eval of train_lenet's file: $out"
+
 echo "sdk_install_test: OK"
