@@ -4,6 +4,7 @@
 // FormatError naming file and field.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -344,4 +345,69 @@ TEST_F(CkptFormat, AtomicWriteLeavesPreviousFileOnFailure) {
   int n = 0;
   for (auto& e : fs::directory_iterator(dir_)) n += e.path().filename().string()[0] == '.';
   EXPECT_EQ(n, 0);
+}
+
+// ---- hearth ckpt (docs/cli.md) ----
+
+namespace {
+/// Runs `hearth ARGS` and returns its exit code; stdout+stderr into `out`.
+int hearth_cli(const std::string& args, std::string& out) {
+  const std::string cmd = std::string(HEARTH_BUILD_DIR) + "/bin/hearth " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  out.clear();
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+}  // namespace
+
+TEST_F(CkptFormat, CliInspectConvertDiffAndExitCodes) {  // SEED E4
+  auto a = small_model();
+  TensorList prefixed;
+  for (auto& [k, v] : a->state_dict()) prefixed.emplace_back("module." + k, v);
+  save_state_dict(path("p.safetensors"), prefixed, {{"note", "hi"}});
+  std::string out;
+  ASSERT_EQ(hearth_cli("ckpt inspect " + path("p.safetensors"), out), 0) << out;
+  EXPECT_TRUE(contains(out, "module.0.weight") && contains(out, "float32") && contains(out, "[3, 4]") &&
+              contains(out, "note: hi") && contains(out, "cpu"))
+      << out;
+  // safetensors -> HDF5 without the prefix, then back: the same tensors as the model's own.
+  ASSERT_EQ(hearth_cli("ckpt convert " + path("p.safetensors") + " " + path("q.h5") + " --strip-prefix module.", out), 0)
+      << out;
+  EXPECT_EQ(tensor_file_format_for_reading(path("q.h5")).name(), "hdf5");
+  auto b = small_model();
+  EXPECT_TRUE(load_state_dict(path("q.h5"), *b).ok());
+  expect_same(a->state_dict(), b->state_dict());
+  EXPECT_EQ(load_tensors(path("q.h5")).metadata.at("note"), "hi");
+  ASSERT_EQ(hearth_cli("ckpt inspect --json " + path("q.h5"), out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["format"], "hdf5");
+  EXPECT_EQ(j["tensors"][0]["key"], "0.weight");
+  EXPECT_EQ(j["tensors"][0]["device"], "cpu");
+  // diff: per key max |a - b|, keys in one only.
+  TensorList changed = a->state_dict();
+  changed[0].second = changed[0].second + 0.5;
+  changed.pop_back();
+  changed.emplace_back("new.key", ones({1}));
+  save_state_dict(path("c.safetensors"), changed);
+  ASSERT_EQ(hearth_cli("ckpt diff --json " + path("q.h5") + " " + path("c.safetensors"), out), 0) << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_DOUBLE_EQ(j["tensors"][0]["max_abs_diff"].get<double>(), 0.5);
+  EXPECT_EQ(j["tensors"][1]["max_abs_diff"].get<double>(), 0.0);
+  EXPECT_EQ(j["only_in_a"], nlohmann::json::array({"3.bias"}));
+  EXPECT_EQ(j["only_in_b"], nlohmann::json::array({"new.key"}));
+  ASSERT_EQ(hearth_cli("ckpt diff " + path("q.h5") + " " + path("c.safetensors"), out), 0) << out;
+  EXPECT_TRUE(contains(out, "only in B: new.key") && contains(out, "0.5")) << out;
+  // Exit codes: 2 for a malformed command line, 1 for a bad file (one line naming it).
+  EXPECT_EQ(hearth_cli("ckpt", out), 2) << out;
+  EXPECT_EQ(hearth_cli("ckpt inspect", out), 2) << out;
+  EXPECT_EQ(hearth_cli("ckpt frobnicate x", out), 2) << out;
+  EXPECT_EQ(hearth_cli("ckpt convert " + path("p.safetensors"), out), 2) << out;
+  fs::copy_file(path("q.h5"), path("t.h5"));
+  fs::resize_file(path("t.h5"), 900);
+  EXPECT_EQ(hearth_cli("ckpt inspect " + path("t.h5"), out), 1) << out;
+  EXPECT_TRUE(contains(out, "t.h5") && contains(out, "field")) << out;
+  EXPECT_EQ(hearth_cli("ckpt diff " + path("t.h5") + " " + path("q.h5"), out), 1) << out;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -73,7 +74,7 @@ int run_to_end(const std::vector<std::string>& args) {
 /// Loads the checkpoint `latest` names and checks it is whole: every parameter holds its step.
 int64_t check_intact(const std::string& dir) {
   auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(512, 1024), std::make_shared<nn::Linear>(1024, 512)});
+      std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::Linear>(2048, 1024)});
   TrainingState s;
   s.model = model.get();
   load_training_checkpoint(dir, s, {.strict = true, .restore_rng = false});
@@ -97,10 +98,22 @@ void kill_rounds(const std::string& ext) {
   const unsigned seed = static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::mt19937 rng(seed);
   SCOPED_TRACE("random seed " + std::to_string(seed));
-  // Up to 150 ms after the child is ready: several saves, so kills land in every phase of a save
-  // (writing, fsync, rename, `latest`, pruning), and sometimes before the first one.
-  std::uniform_int_distribution<int> delay_us(0, 150000);
-  int advanced = 0;
+  // Kills land up to ~5 saves after the child is ready, so they hit every phase of a save
+  // (writing, fsync, rename, `latest`, pruning), sometimes before the first one. A save is timed
+  // here first, so the window follows the machine's speed and load.
+  int64_t save_us = 0;
+  {
+    auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::Linear>(2048, 1024)});
+    TrainingState s;
+    s.model = model.get();
+    const auto t0 = std::chrono::steady_clock::now();
+    save_training_checkpoint((dir / ("timing" + ext)).string(), s);
+    save_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    fs::remove(dir / ("timing" + ext));
+  }
+  std::uniform_int_distribution<int64_t> delay_us(0, 5 * save_us + 20000);
+  int advanced = 0, mid_write = 0;
   for (int i = 0; i < rounds; ++i) {
     int fd = -1;
     const pid_t pid = spawn({HEARTH_CKPT_KILL_HELPER, dir.string(), "loop", std::to_string(last + 1), ext}, &fd);
@@ -122,7 +135,10 @@ void kill_rounds(const std::string& ext) {
     int temporaries = 0;
     for (auto& e : fs::directory_iterator(dir)) temporaries += e.path().filename().string()[0] == '.';
     EXPECT_LE(temporaries, 1) << "round " << i;
+    mid_write += temporaries > 0;
   }
+  std::printf("[   kill   ] %s: %d rounds (a save takes %lld us), %d saw a newer checkpoint, %d killed while writing a file\n",
+              ext.c_str(), rounds, static_cast<long long>(save_us), advanced, mid_write);
   EXPECT_GT(advanced, 0) << "no round saved anything: the delays are too short to test anything";
   fs::remove_all(dir);
 }
