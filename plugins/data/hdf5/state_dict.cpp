@@ -40,7 +40,18 @@ hid_t half_type() {
   return t;
 }
 
-/// The HDF5 type in the file and in memory (native order) for a dtype.
+/// Whether a dtype can be stored (checked before taking the HDF5 lock: no HDF5 call here).
+bool has_file_type(ScalarType t) {
+  switch (t) {
+    case hearth::kFloat32: case hearth::kFloat64: case hearth::kFloat16: case hearth::kBFloat16:
+    case hearth::kInt64: case hearth::kInt32: case hearth::kInt16: case hearth::kInt8: case hearth::kUInt8:
+    case hearth::kBool: return true;
+    default: return false;
+  }
+}
+
+/// The HDF5 type in the file and in memory (native order) for a dtype. Callers hold the H5Lock
+/// (the half type is created on first use).
 hid_t file_type(ScalarType t) {
   switch (t) {
     case hearth::kFloat32: return H5T_IEEE_F32LE;
@@ -205,8 +216,13 @@ class Hdf5Reader final : public hearth::TensorFileReader {
     Hid f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     if (!f.ok()) fail(path, "file", "cannot open as HDF5, truncated or corrupt (" + h5_error() + ")");
     file_ = std::move(f);
-    read_metadata();
-    walk("/", "");
+    try {
+      read_metadata();
+      walk("/", "");
+    } catch (...) {
+      file_.reset();  // closed here, under the lock (the member would be closed after it is released)
+      throw;
+    }
     for (const auto& e : entries_) infos_.push_back(e.info);
   }
   ~Hdf5Reader() override {
@@ -368,7 +384,7 @@ class Hdf5Format final : public hearth::TensorFileFormat {
     for (const auto& [name, t] : host_tensors) {
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         fail(path, name, "an HDF5 dataset name cannot be empty, '.', '..' or contain '/'");
-      if (file_type(t.dtype()) < 0) fail(path, name, std::string("no HDF5 type for dtype ") + hearth::dtype_name(t.dtype()));
+      if (!has_file_type(t.dtype())) fail(path, name, std::string("no HDF5 type for dtype ") + hearth::dtype_name(t.dtype()));
     }
     hearth::write_file_atomically(path, [&](const std::string& tmp) {
       H5Lock lock;
