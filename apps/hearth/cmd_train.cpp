@@ -165,6 +165,8 @@ extern "C" void on_train_interrupt(int) {
   if (train::Trainer::stop_requested()) std::_Exit(130);
   train::Trainer::request_stop();
 }
+/// Outside the training loop (loading data, writing the metrics), Ctrl-C ends the process at once.
+extern "C" void on_setup_interrupt(int) { std::_Exit(130); }
 
 std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Module& model, double lr,
                                                  const po::variables_map& vm, double momentum, double weight_decay,
@@ -324,7 +326,7 @@ int cmd_train(const std::vector<std::string>& args) {
   train::Trainer::clear_stop();
   std::signal(SIGINT, on_train_interrupt);
   train::FitResult r = trainer.fit();
-  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGINT, on_setup_interrupt);
 
   // The evaluation after the last epoch is the run's test figure.
   const train::EpochResult* last = r.epochs.empty() ? nullptr : &r.epochs.back();
