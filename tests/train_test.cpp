@@ -8,12 +8,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "hearth/checkpoint.h"
 #include "hearth/hearth.h"
+#include "hearth/nn/loss.h"
 #include "hearth/nn/models.h"
 #include "hearth/train.h"
 #include "test_util.h"
@@ -151,6 +153,44 @@ TEST(Train, InMemoryAndDataLoaderPathsGiveTheSameRun) {
   ASSERT_EQ(ra.epochs.size(), 2u);
   EXPECT_EQ(ra.epochs[1].eval->accuracy, rb.epochs[1].eval->accuracy);
   EXPECT_GT(ra.epochs[1].eval->accuracy, 0.9);
+}
+
+// The whole training step against PyTorch: from the same weights, on the same Fashion-MNIST
+// batches, 10 SGD steps give PyTorch's losses and weights (tests/golden/gen_lenet_train_fixture.py).
+TEST(Train, TenLenetStepsFollowPyTorch) {
+  const std::string dir = std::string(HEARTH_TEST_DATA_DIR) + "/golden/";
+  auto init = load_safetensors(dir + "lenet_fixture.safetensors");
+  auto ref = load_safetensors(dir + "lenet_train_fixture.safetensors");
+  std::map<std::string, Tensor> r;
+  for (auto& [k, t] : ref.tensors) r[k] = t;
+  TensorList weights;
+  for (auto& [k, t] : init.tensors)
+    if (k.rfind("module.", 0) == 0) weights.emplace_back(k, t);
+  auto model = nn::create_model("lenet");
+  model->load_state_dict(weights);  // strips "module."
+  auto tr = std::dynamic_pointer_cast<const data::TensorDataset>(data::load_dataset("fashion-mnist", true));
+  ASSERT_TRUE(tr);
+  const Tensor x = train::normalize_images({0.2860}, {0.3530})(tr->data().narrow(0, 0, 640));
+  const Tensor y = tr->targets().narrow(0, 0, 640);
+  auto opt = optim::create("sgd", model->parameters(), {{"lr", 0.05}, {"momentum", 0.9}});
+  model->train();
+  const float* want = r["losses"].data_ptr<float>();
+  for (int64_t s = 0; s < 10; ++s) {
+    Tensor idx = r["order"].narrow(0, s * 64, 64);
+    Tensor loss = nn::functional::cross_entropy((*model)(x.index_select(0, idx)), y.index_select(0, idx));
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    EXPECT_NEAR(loss.item<float>(), want[s], 2e-4 * std::max(1.0f, want[s])) << "step " << s;
+  }
+  auto sd = model->state_dict();
+  for (auto& [k, t] : sd) {
+    auto it = r.find("final." + k);
+    if (it == r.end()) continue;
+    const double err = (t - it->second).abs().max().item<float>();
+    const double scale = it->second.abs().max().item<float>();
+    EXPECT_LT(err, 1e-3 * std::max(1.0, scale)) << k;
+  }
 }
 
 // SEED E5: two epochs straight, and the same run stopped after epoch 1 or inside an epoch and
