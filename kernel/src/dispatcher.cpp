@@ -1,5 +1,6 @@
 // Op lookup, arity checks and the slow path of kernel resolution (with its error messages).
 #include <algorithm>
+#include <thread>
 
 #include "dispatcher_internal.h"
 #include "hearth/plugin.h"
@@ -66,7 +67,43 @@ KernelFn resolve_kernel_slow(const OpDef* def, const KernelArgs& args) {
                " (kernels exist for: ", have.empty() ? "none" : have, ")", hint);
 }
 
+std::atomic<TraceHook*> g_trace_hook{nullptr};
+
+namespace {
+std::mutex g_trace_mu;
+std::thread::id g_trace_thread;        // the thread whose ops the hook sees
+thread_local int t_trace_depth = 0;    // >0 while a traced kernel runs (nested calls are not reported)
+}  // namespace
+
+void call_traced(const OpDef* def, KernelFn fn, const KernelArgs& args) {
+  TraceHook* hook = g_trace_hook.load(std::memory_order_acquire);
+  OpNameGuard guard(def->schema.name.c_str());
+  if (!hook || t_trace_depth > 0 || std::this_thread::get_id() != g_trace_thread) {
+    fn(args);
+    return;
+  }
+  // Ops the kernel or the hook itself dispatch (a tracer copying a constant) are not reported.
+  struct Depth {
+    Depth() { ++t_trace_depth; }
+    ~Depth() { --t_trace_depth; }
+  } depth;
+  hook->before(def->schema, args);
+  fn(args);
+  hook->after(def->schema, args);
+}
+
 }  // namespace detail
+
+void set_trace_hook(TraceHook* hook) {
+  std::lock_guard<std::mutex> g(detail::g_trace_mu);
+  TraceHook* cur = detail::g_trace_hook.load(std::memory_order_acquire);
+  if (hook) {
+    HEARTH_CHECK(!cur || detail::g_trace_thread == std::this_thread::get_id(), ValueError,
+                 "set_trace_hook: another thread is already tracing (one trace at a time)");
+    detail::g_trace_thread = std::this_thread::get_id();
+  }
+  detail::g_trace_hook.store(hook, std::memory_order_release);
+}
 
 std::vector<std::string> OpHandle::kernel_devices() const {
   std::vector<std::string> out;

@@ -48,6 +48,28 @@ struct OpDef {
 KernelFn resolve_kernel_slow(const OpDef* def, const KernelArgs& args);
 }  // namespace detail
 
+/// Sees every op dispatched on the thread that installed it (hearth-onnx's export traces a
+/// module this way). Only outermost calls are reported: ops a kernel dispatches while running
+/// are part of the op that called them. `before` runs before the kernel (inputs as passed),
+/// `after` once it returned (outputs written); neither runs when the kernel throws.
+class TraceHook {
+ public:
+  virtual ~TraceHook() = default;
+  virtual void before(const OpSchema& op, const KernelArgs& args) = 0;
+  virtual void after(const OpSchema& op, const KernelArgs& args) = 0;
+};
+
+/// Installs `hook` for the calling thread (null removes it). Throws ValueError when another
+/// thread's hook is installed: one trace at a time per process.
+void set_trace_hook(TraceHook* hook);
+
+namespace detail {
+/// Non-null while a TraceHook is installed. The dispatcher's only cost when nobody traces is
+/// one load and a never-taken branch on this flag.
+extern std::atomic<TraceHook*> g_trace_hook;
+void call_traced(const OpDef* def, KernelFn fn, const KernelArgs& args);
+}  // namespace detail
+
 /// A resolved op. Cheap to copy; valid for the process lifetime.
 class OpHandle {
  public:
@@ -70,6 +92,8 @@ class OpHandle {
     KernelFn fn = def_->kernels[args.device.type()].load(std::memory_order_acquire);
     if (!fn) [[unlikely]]
       fn = detail::resolve_kernel_slow(def_, args);
+    if (detail::g_trace_hook.load(std::memory_order_relaxed)) [[unlikely]]
+      return detail::call_traced(def_, fn, args);
     OpNameGuard guard(def_->schema.name.c_str());
     fn(args);
   }
