@@ -57,9 +57,11 @@ void write_file_atomically(const std::string& path, const std::function<void(con
   static std::atomic<uint64_t> counter{0};
   TempGuard guard;
   for (int attempt = 0;; ++attempt) {
-    const std::string candidate = (dir / ("." + fname.substr(0, 200) + ".tmp." + std::to_string(::getpid()) + "." +
-                                          std::to_string(counter.fetch_add(1))))
-                                      .string();
+    // Appended piece by piece: `"." + std::string` trips GCC 12's -Wrestrict false positive.
+    std::string tmp_name(".");
+    tmp_name.append(fname, 0, 200).append(".tmp.").append(std::to_string(::getpid()));
+    tmp_name.append(".").append(std::to_string(counter.fetch_add(1)));
+    const std::string candidate = (dir / tmp_name).string();
     const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) {
       ::close(fd);
