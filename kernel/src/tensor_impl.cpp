@@ -1,6 +1,8 @@
 // StorageImpl and TensorImpl: memory ownership, geometry, and conversion out of opaque layouts.
 #include "hearth/tensor_impl.h"
 
+#include <mutex>
+
 #include "hearth/autograd_meta.h"
 #include "hearth/error.h"
 
@@ -10,17 +12,19 @@ StorageImpl::StorageImpl(size_t nbytes, Device device) : nbytes_(nbytes), device
   DeviceInterface& iface = device_interface(device.type());
   HEARTH_CHECK(device.index() < iface.device_count(), DeviceError, "device ", device.str(),
                " does not exist (", iface.device_count(), " ", device.type_name(), " device(s) present)");
-  data_ = iface.allocate(nbytes, device.index());
+  data_.store(iface.allocate(nbytes, device.index()), std::memory_order_relaxed);
 }
 
 StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter)
     : data_(data), nbytes_(nbytes), device_(device), owned_(false), deleter_(std::move(deleter)) {}
 
 StorageImpl::~StorageImpl() {
+  void* data = data_.load(std::memory_order_relaxed);
   if (owned_) {
-    device_interface(device_.type()).deallocate(data_, nbytes_, device_.index());
+    device_interface(device_.type()).deallocate(data, nbytes_, device_.index());
+    if (retired_) device_interface(device_.type()).deallocate(retired_, nbytes_, device_.index());
   } else if (deleter_) {
-    deleter_(data_);
+    deleter_(data);
   }
 }
 
@@ -66,7 +70,6 @@ void TensorImpl::set_data(const TensorImpl& other) {
   storage_offset_ = other.storage_offset_;
   dtype_ = other.dtype_;
   device_ = other.device_;
-  layout_ = other.layout_;
   is_view_ = other.is_view_;
   refresh();
 }
@@ -93,19 +96,55 @@ void TensorImpl::refresh() {
   contiguous_ = contig || n == 0;
 }
 
-void TensorImpl::ensure_strided() {
-  if (!layout_) return;
-  // SEED: the opaque form is a cache of the same values; converting keeps the version count so
-  // autograd's checks still hold.
-  const uint32_t version = storage_->version();
-  auto fresh = detail::make_intrusive<StorageImpl>(static_cast<size_t>(numel_) * element_size(dtype_), device_);
-  layout_->to_strided(static_cast<const char*>(storage_->data()), fresh->data(), sizes_, dtype_);
-  fresh->set_version(version);
-  storage_ = std::move(fresh);
-  strides_ = contiguous_strides(sizes_);
-  storage_offset_ = 0;
-  layout_.reset();
-  refresh();
+void TensorImpl::set_opaque_layout(std::shared_ptr<const OpaqueLayout> layout) {
+  StorageImpl& st = *storage_;
+  if (st.layout_ == layout) return;  // an alias of a storage that has it already (converted or not)
+  HEARTH_CHECK(layout != nullptr, InternalError, "set_opaque_layout(nullptr): use ensure_strided() to convert");
+  HEARTH_CHECK(contiguous_ && storage_offset_ == 0 && st.owned_ && !st.layout_ &&
+                   st.nbytes() >= layout->nbytes(sizes_, dtype_) &&
+                   st.nbytes() >= static_cast<size_t>(numel_) * element_size(dtype_),
+               InternalError, "set_opaque_layout(", layout->name(), "): the tensor of shape ", sizes_,
+               " must be contiguous at offset 0 in a fresh storage of its own of at least ",
+               layout->nbytes(sizes_, dtype_), " bytes (has ", st.nbytes(), ")");
+  st.layout_ = std::move(layout);
+}
+
+const std::shared_ptr<const OpaqueLayout>& TensorImpl::no_layout() {
+  static const std::shared_ptr<const OpaqueLayout> none;
+  return none;
+}
+
+namespace {
+std::mutex& conversion_mutex() {
+  static std::mutex mu;  // conversions are rare (a flatten, a user access): one lock is enough
+  return mu;
+}
+}  // namespace
+
+void TensorImpl::convert_to_strided() {
+  // SEED B6: the opaque form is another encoding of the same values, so converting is not a
+  // write: the storage object (and with it the version counter every alias shares) stays, only
+  // its memory is replaced. Aliases (saved tensors) have this geometry (set_opaque_layout made
+  // sure of it: contiguous, offset 0), so they read the strided bytes from then on too.
+  StorageImpl& st = *storage_;
+  std::lock_guard<std::mutex> lk(conversion_mutex());
+  if (st.converted_.load(std::memory_order_acquire)) return;  // another thread did it
+  const OpaqueLayout& layout = *st.layout_;
+  DeviceInterface& iface = device_interface(device_.type());
+  // Same size as the opaque block, so anything that reads nbytes() bytes stays inside.
+  void* fresh = iface.allocate(st.nbytes_, device_.index());
+  void* old = st.data_.load(std::memory_order_relaxed);
+  try {
+    layout.to_strided(old, fresh, sizes_, dtype_);
+  } catch (...) {
+    iface.deallocate(fresh, st.nbytes_, device_.index());
+    throw;
+  }
+  // The opaque bytes stay allocated until the storage dies: another thread may be reading them
+  // through a layout-aware kernel right now.
+  st.retired_ = old;
+  st.data_.store(fresh, std::memory_order_release);
+  st.converted_.store(true, std::memory_order_release);
 }
 
 }  // namespace hearth

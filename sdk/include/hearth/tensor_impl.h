@@ -16,6 +16,7 @@
 namespace hearth {
 
 class TensorImpl;
+class OpaqueLayout;
 struct AutogradMeta;
 
 /// A block of memory on one device. All views of it share its version counter (SEED B6):
@@ -28,7 +29,7 @@ class StorageImpl : public detail::RefCounted {
   StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
   ~StorageImpl() override;
 
-  void* data() const { return data_; }
+  void* data() const { return data_.load(std::memory_order_acquire); }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
@@ -37,7 +38,16 @@ class StorageImpl : public detail::RefCounted {
   bool owns_memory() const { return owned_; }
 
  private:
-  void* data_ = nullptr;
+  friend class TensorImpl;
+  // A backend's private layout of the bytes (TensorImpl::opaque_layout). It belongs to the
+  // storage, not to one TensorImpl, so every alias (saved tensors, set_data) sees one conversion
+  // and shares one version counter. Set once on a fresh output; conversion sets `converted_`
+  // and swaps `data_` (the layout pointer itself never changes again), keeping the opaque bytes
+  // in `retired_` until the storage dies: a thread still reading them stays safe.
+  std::shared_ptr<const OpaqueLayout> layout_;
+  std::atomic<bool> converted_{false};
+  void* retired_ = nullptr;
+  std::atomic<void*> data_{nullptr};
   size_t nbytes_ = 0;
   Device device_;
   bool owned_ = true;
@@ -85,11 +95,24 @@ class TensorImpl : public detail::RefCounted {
     return static_cast<char*>(storage_->data()) + storage_offset_ * static_cast<int64_t>(element_size(dtype_));
   }
 
-  /// Non-null when the elements are in a backend's private layout.
-  const std::shared_ptr<const OpaqueLayout>& opaque_layout() const { return layout_; }
-  void set_opaque_layout(std::shared_ptr<const OpaqueLayout> layout) { layout_ = std::move(layout); }
-  /// Converts an opaque-layout tensor to contiguous strided form in place (no-op otherwise).
-  void ensure_strided();
+  /// Non-null when the elements are in a backend's private layout (a property of the storage).
+  const std::shared_ptr<const OpaqueLayout>& opaque_layout() const {
+    const StorageImpl& st = *storage_;
+    if (!st.layout_ || st.converted_.load(std::memory_order_acquire)) [[likely]]
+      return no_layout();
+    return st.layout_;
+  }
+  /// Marks the storage as holding this tensor's elements in `layout`. Only for a tensor with
+  /// contiguous geometry that covers a storage of at least layout->nbytes() bytes (a kernel's
+  /// fresh output); every TensorImpl on that storage must have this geometry.
+  void set_opaque_layout(std::shared_ptr<const OpaqueLayout> layout);
+  /// Converts an opaque-layout tensor to contiguous strided form in place (no-op otherwise):
+  /// the storage gets strided memory, so all its aliases are converted at once. Safe to call
+  /// from several threads at once (one converts, the others wait for it).
+  void ensure_strided() {
+    if (opaque_layout()) [[unlikely]]
+      convert_to_strided();
+  }
 
   /// Changes the geometry (views are new TensorImpls; this is for in-place resize and set).
   void set_sizes_and_strides(IntArrayRef sizes, IntArrayRef strides, int64_t storage_offset);
@@ -111,6 +134,8 @@ class TensorImpl : public detail::RefCounted {
 
  private:
   void refresh();
+  void convert_to_strided();
+  static const std::shared_ptr<const OpaqueLayout>& no_layout();
 
   DimVector sizes_, strides_;
   int64_t storage_offset_ = 0;
@@ -120,7 +145,6 @@ class TensorImpl : public detail::RefCounted {
   bool contiguous_ = true;
   bool is_view_ = false;
   detail::intrusive_ptr<StorageImpl> storage_;
-  std::shared_ptr<const OpaqueLayout> layout_;
   std::unique_ptr<AutogradMeta> autograd_;
 };
 
