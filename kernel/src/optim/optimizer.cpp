@@ -254,7 +254,13 @@ Tensor Optimizer::step(const std::function<Tensor()>& closure) {
                      " but its gradient is ", grad.dtype(), " on ", grad.device());
         refs.push_back({&params[i], &grad, &state_[gi][i]});
       }
-      if (!refs.empty()) algorithm_->step(*groups_[gi].options_, refs);
+      if (!refs.empty()) {
+        algorithm_->step(*groups_[gi].options_, refs);
+        // A step is an in-place write of every parameter it updates (PyTorch's p.add_ bumps the
+        // version too): fused updates write through data_ptr, so bump here. Caches keyed on the
+        // version (the CPU plugin's blocked conv weights) rely on it.
+        for (const ParamRef& r : refs) r.param->impl()->bump_version();
+      }
     }
   }
   ++step_count_;
