@@ -55,6 +55,8 @@ class Module : public std::enable_shared_from_this<Module> {
   using ForwardHook = std::function<void(Module&, const Tensor& input, const Tensor& output)>;
   unsigned register_forward_hook(ForwardHook hook);
   void remove_forward_hook(unsigned id);
+  /// True while any forward hook is registered (Sequential fuses Conv2d + ReLU only without).
+  bool has_forward_hooks() const { return !forward_hooks_.empty(); }
 
   /// Multiply-accumulates of one forward call that produced `output` from `input` (thop's
   /// counting rules; 0 for layers thop does not count). Used by summary() and profile().
