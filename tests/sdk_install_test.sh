@@ -54,8 +54,8 @@ step "configure and build examples/train_lenet against $prefix"
   { cat "$tmp/tl-configure.log"; fail "configure train_lenet"; }
 "$cmake" --build "$tmp/tl-build" || fail "build train_lenet"
 
-step "run train_lenet on 1024 images, then evaluate its file with the installed hearth"
-out=$("$tmp/tl-build/train_lenet" --limit 1024 --out "$tmp/lenet.safetensors") || fail "train_lenet: $out"
+step "run train_lenet on 2048 images, then evaluate its file with the installed hearth"
+out=$("$tmp/tl-build/train_lenet" --limit 2048 --out "$tmp/lenet.safetensors") || fail "train_lenet: $out"
 echo "$out"
 echo "$out" | grep -q "^epoch 1 .*test_acc 0\.[4-9]" || fail "train_lenet did not learn: $out"
 out=$("$prefix/bin/hearth" eval --weights "$tmp/lenet.safetensors" --test-limit 2000) || fail "hearth eval: $out"

@@ -3,6 +3,8 @@
 // Usage: train_lenet [--limit N] [--epochs N] [--out FILE.safetensors]
 #include <hearth/checkpoint.h>
 #include <hearth/hearth.h>
+#include <hearth/nn.h>
+#include <hearth/optim.h>
 
 #include <chrono>
 #include <cstdio>
