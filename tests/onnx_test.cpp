@@ -37,6 +37,15 @@ fs::path tmpdir() {
   return d;
 }
 
+/// Removes this process's scratch directory when the tests end.
+struct TmpCleanup : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("hearth_onnx_test_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kTmpCleanup = ::testing::AddGlobalTestEnvironment(new TmpCleanup);
+
 void write(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
   f << bytes;
