@@ -7,6 +7,9 @@ void throw_dtype_unsupported(const char* op, ScalarType t) {
   HEARTH_CHECK(false, DTypeError, "dtype ", t, " is not supported by the cpu backend");
 }
 
+// plugins/cpu/src/onnx_math.cpp (sin ... erf, added for ONNX import).
+void register_onnx_math(hearth::PluginRegistrar& r);
+
 }  // namespace hearth::cpu
 
 namespace {
@@ -24,6 +27,7 @@ void register_cpu(hearth::PluginRegistrar& r) {
   register_softmax(r);
   register_norm(r);
   register_loss(r);
+  register_onnx_math(r);
 }
 }  // namespace
 
