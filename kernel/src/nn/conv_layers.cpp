@@ -82,6 +82,9 @@ std::string Conv2d::extra_repr() const {
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
+Tensor Conv2d::forward_relu(const Tensor& x) {
+  return F::conv2d_relu(x, weight, bias, stride, padding, dilation, groups);
+}
 
 int64_t Conv2d::mult_adds(const Tensor&, const Tensor& out) const {
   return out.numel() * (in_channels / groups) * kernel_size.h * kernel_size.w;

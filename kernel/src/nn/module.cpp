@@ -5,8 +5,11 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 #include "hearth/autograd.h"
+#include "hearth/nn/conv.h"
+#include "hearth/nn/layers.h"
 #include "hearth/functions.h"
 
 namespace hearth::nn {
@@ -366,9 +369,30 @@ void Sequential::push_back(const std::string& name, std::shared_ptr<Module> modu
   register_module_impl(name, std::move(module));
 }
 
+namespace {
+/// A Conv2d directly followed by a ReLU, both exactly those classes (a subclass may override
+/// forward) and neither hooked (a hook must see the conv's own output): Sequential runs them as
+/// one conv2d_relu (SEED issue 4; docs/nn.md "Conv2d + ReLU fusion"). Values, gradients and the
+/// state dict are those of the two layers.
+bool fuses_with_relu(const Module& conv, const Module& relu) {
+  return typeid(conv) == typeid(Conv2d) && typeid(relu) == typeid(ReLU) && !conv.has_forward_hooks() &&
+         !relu.has_forward_hooks();
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (auto& [n, m] : children_) x = (*m)(x);
+  const size_t n = children_.size();
+  for (size_t i = 0; i < n; ++i) {
+    Module& m = *children_[i].second;
+    if (i + 1 < n && fuses_with_relu(m, *children_[i + 1].second)) {
+      autograd::ScopeGuard scope(m.registered_name().empty() ? m.type_name() : m.registered_name());
+      x = static_cast<Conv2d&>(m).forward_relu(x);
+      ++i;
+      continue;
+    }
+    x = m(x);
+  }
   return x;
 }
 

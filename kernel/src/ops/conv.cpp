@@ -22,7 +22,10 @@ int64_t conv_size(int64_t in, int64_t k, int64_t s, int64_t pl, int64_t pr, int6
   return num < 0 ? 0 : num / s + 1;
 }
 
-Tensor contiguous4(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
+/// Kernels take contiguous operands; a tensor in a backend's opaque layout (a oneDNN-blocked
+/// activation) goes as it is: the CPU kernels read it in place (asking is_contiguous() would
+/// convert it).
+Tensor contiguous4(const Tensor& t) { return t.has_opaque_layout() || t.is_contiguous() ? t : t.contiguous(); }
 
 // The three primitives. Each takes 4-D operands of one floating dtype (the public functions
 // check), makes them contiguous, calls the kernel and records its node when an operand
@@ -33,6 +36,21 @@ Tensor conv_backward_input(const Tensor& gy, const Tensor& w, const HW& in_hw, c
                            const Tensor& bias = {});
 std::pair<Tensor, Tensor> conv_backward_weight(const Tensor& gy, const Tensor& x, const HW& kernel_hw,
                                                const attrs::Conv& at, bool with_bias);
+Tensor relu_backward(const Tensor& g, const Tensor& y);
+
+/// The gradients of y = x (*) w + b for the inputs that need one.
+void conv_input_grads(const autograd::Node& n, const Tensor& gy, const Tensor& x, const Tensor& w, const HW& x_hw,
+                      const HW& kernel_hw, const attrs::Conv& at, tensor_list& r) {
+  if (n.needs_input_grad(0)) r[0] = conv_backward_input(gy, w, x_hw, at);
+  if (n.needs_input_grad(1)) {
+    // oneDNN computes the bias gradient in the same pass as the weight's.
+    auto [gw, gb] = conv_backward_weight(gy, x, kernel_hw, at, n.needs_input_grad(2));
+    r[1] = gw;
+    r[2] = gb;
+  } else if (n.needs_input_grad(2)) {
+    r[2] = gy.sum({0, 2, 3});
+  }
+}
 
 /// Gradient of conv2d (transposed = false: inputs x, w, b; y = x (*) w + b) and of
 /// conv_transpose2d (transposed = true: inputs x, w, b; y = backward_input(x, w) + b).
@@ -46,15 +64,7 @@ class ConvolutionBackward final : public autograd::SavingNode<2> {
     const Tensor x = needs_input_grad(1) ? saved(0) : Tensor();
     const Tensor w = needs_input_grad(0) ? saved(1) : Tensor();
     if (!transposed_) {
-      if (needs_input_grad(0)) r[0] = conv_backward_input(g[0], w, {x_hw_[0], x_hw_[1]}, at_);
-      if (needs_input_grad(1)) {
-        // oneDNN computes the bias gradient in the same pass as the weight's.
-        auto [gw, gb] = conv_backward_weight(g[0], x, {kernel_hw_[0], kernel_hw_[1]}, at_, needs_input_grad(2));
-        r[1] = gw;
-        r[2] = gb;
-      } else if (needs_input_grad(2)) {
-        r[2] = g[0].sum({0, 2, 3});
-      }
+      conv_input_grads(*this, g[0], x, w, x_hw_, kernel_hw_, at_, r);
     } else {
       // y = backward_input(x, w): x plays the conv's output, y its input.
       if (needs_input_grad(0)) {
@@ -75,6 +85,44 @@ class ConvolutionBackward final : public autograd::SavingNode<2> {
   bool transposed_;
   attrs::Conv at_;
   HW x_hw_{}, kernel_hw_{};
+};
+
+/// Gradient of conv2d_relu: y = max(x (*) w + b, 0). The incoming gradient is masked by the saved
+/// output (PyTorch's threshold_backward: zero where y <= 0), then it is conv2d's gradient. With
+/// oneDNN the mask reads y and writes its result in y's blocked layout, which the two convolution
+/// backward passes read as they are (issue 4).
+class ConvReluBackward final : public autograd::SavingNode<3> {
+ public:
+  explicit ConvReluBackward(const attrs::Conv& at) : at_(at) {}
+  std::string name() const override { return "Conv2dReluBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(3);
+    if (!g[0].defined()) return r;
+    const Tensor gm = relu_backward(g[0], saved(2));
+    conv_input_grads(*this, gm, needs_input_grad(1) ? saved(0) : Tensor(), needs_input_grad(0) ? saved(1) : Tensor(),
+                     x_hw_, kernel_hw_, at_, r);
+    return r;
+  }
+  void set_shapes(const Tensor& x, const Tensor& w) {
+    x_hw_ = {x.size(2), x.size(3)};
+    kernel_hw_ = {w.size(2), w.size(3)};
+  }
+
+ private:
+  attrs::Conv at_;
+  HW x_hw_{}, kernel_hw_{};
+};
+
+/// Gradient of relu_backward(g, y) with respect to g: the same mask (y is treated as a constant,
+/// as PyTorch's threshold_backward does; y's own derivative is zero almost everywhere).
+class ReluBackwardBackward final : public autograd::SavingNode<1> {
+ public:
+  std::string name() const override { return "ReluBackwardBackward"; }
+  tensor_list apply(tensor_list&& g) override {
+    tensor_list r(1);
+    if (g[0].defined() && needs_input_grad(0)) r[0] = relu_backward(g[0], saved(0));
+    return r;
+  }
 };
 
 /// Gradient of (grad_weight, grad_bias) = backward_weight(gy, x): bilinear in gy and x.
@@ -131,6 +179,50 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const att
     if (n->needs_input_grad(0)) n->save(1, w);
   }
   return y;
+}
+
+Tensor conv_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const attrs::Conv& at) {
+  static const OpHandle op = find_op("conv2d_relu");
+  const Device dev = ops::common_device("conv2d_relu", {&x, &w, &b});
+  const int64_t oh = conv_size(x.size(2), w.size(2), at.stride[0], at.padding[0], at.padding_r[0], at.dilation[0]);
+  const int64_t ow = conv_size(x.size(3), w.size(3), at.stride[1], at.padding[1], at.padding_r[1], at.dilation[1]);
+  const bool rec = autograd::any_requires_grad({&x, &w, &b});
+  Tensor y;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    y = ops::new_tensor({x.size(0), w.size(0), oh, ow}, x.dtype(), dev);
+    if (b.defined())
+      ops::call(op, dev, {contiguous4(x), contiguous4(w), b.contiguous()}, {y}, &at);
+    else
+      ops::call(op, dev, {contiguous4(x), contiguous4(w)}, {y}, &at);
+  }
+  if (rec) {
+    auto n = std::make_shared<ConvReluBackward>(at);
+    autograd::record(n, {&x, &w, &b}, {&y});
+    n->set_shapes(x, w);
+    if (n->needs_input_grad(1)) n->save(0, x);
+    if (n->needs_input_grad(0)) n->save(1, w);
+    n->save(2, y, /*is_output=*/true);
+  }
+  return y;
+}
+
+Tensor relu_backward(const Tensor& g, const Tensor& y) {
+  static const OpHandle op = find_op("relu_backward");
+  const bool rec = autograd::any_requires_grad({&g});
+  Tensor gi;
+  {
+    autograd::internal::ForwardGuard fg(rec);
+    const Tensor gc = g.dtype() == y.dtype() ? g : g.to(y.dtype());
+    gi = ops::new_tensor(y.sizes(), y.dtype(), y.device());
+    ops::call(op, y.device(), {contiguous4(gc), contiguous4(y)}, {gi});
+  }
+  if (rec) {
+    auto n = std::make_shared<ReluBackwardBackward>();
+    autograd::record(n, {&g}, {&gi});
+    n->save(0, y);
+  }
+  return gi;
 }
 
 Tensor conv_backward_input(const Tensor& gy, const Tensor& w, const HW& in_hw, const attrs::Conv& at,
@@ -236,11 +328,11 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 namespace functional {
 
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride, ConvPadding padding,
-              Int2 dilation, int64_t groups) {
-  const char* op = "conv2d";
+namespace {
+/// conv2d's (and conv2d_relu's) argument checks, attributes and the 4-D input.
+Tensor prepare_conv2d(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride,
+                      const ConvPadding& padding, Int2 dilation, int64_t groups, attrs::Conv& at, bool& batched) {
   check_float_same(op, input, weight, bias);
-  bool batched = true;
   const Tensor x = batch4(op, input, weight, batched);
   if (!stride.given) stride = 1;
   if (!dilation.given) dilation = 1;
@@ -256,7 +348,6 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   HEARTH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O), ShapeError, op, ": given weight of size ",
                weight.sizes(), ", expected bias to be 1-dimensional with ", O, " elements, but got bias of size ",
                bias.sizes(), " instead");
-  attrs::Conv at;
   at.stride[0] = stride.h;
   at.stride[1] = stride.w;
   at.dilation[0] = dilation.h;
@@ -283,7 +374,26 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
                at.dilation[1] * (weight.size(3) - 1) + 1,
                "). Kernel size can't be greater than actual input size (input ", input.sizes(), ", weight ",
                weight.sizes(), ")");
+  return x;
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride, ConvPadding padding,
+              Int2 dilation, int64_t groups) {
+  attrs::Conv at;
+  bool batched = true;
+  const Tensor x = prepare_conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups, at, batched);
   Tensor y = conv_forward(x, weight, bias, at);
+  return batched ? y : y.squeeze(0);
+}
+
+// SEED issue 4: relu(conv2d(...)) in one pass (a oneDNN post-op), with its own backward node.
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride, ConvPadding padding,
+                   Int2 dilation, int64_t groups) {
+  attrs::Conv at;
+  bool batched = true;
+  const Tensor x = prepare_conv2d("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, at, batched);
+  Tensor y = conv_relu_forward(x, weight, bias, at);
   return batched ? y : y.squeeze(0);
 }
 

@@ -87,12 +87,15 @@ void declare_builtin_ops(OpRegistry& reg) {
       // backward_input computes the input's gradient (and is conv_transpose2d's forward);
       // backward_weight writes grad_bias too when that output is defined (undefined: skipped).
       {"conv2d", "conv2d(Tensor input, Tensor weight, Tensor? bias, Conv attrs) -> Tensor", -1, 1, false},
+      // relu(conv2d(...)) in one kernel; relu_backward(g, y) = g where y > 0, else 0 (issue 4).
+      {"conv2d_relu", "conv2d_relu(Tensor input, Tensor weight, Tensor? bias, Conv attrs) -> Tensor", -1, 1, false},
+      {"relu_backward", "relu_backward(Tensor grad_output, Tensor result) -> Tensor grad_input", 2, 1, false},
       {"conv2d_backward_input", "conv2d_backward_input(Tensor grad_output, Tensor weight, Conv attrs) -> Tensor grad_input", 2, 1, false},
       {"conv2d_backward_weight", "conv2d_backward_weight(Tensor grad_output, Tensor input, Conv attrs) -> (Tensor grad_weight, Tensor? grad_bias)", 2, 2, false},
       // Pooling (attrs::Pool). max_pool2d's indices (int64 or int32, flat h*W+w within the
       // plane, as PyTorch's) may be undefined: then only values are written.
       {"max_pool2d", "max_pool2d(Tensor self, Pool attrs) -> (Tensor out, Tensor? indices)", 1, 2, false},
-      {"max_pool2d_backward", "max_pool2d_backward(Tensor grad_output, Tensor indices) -> Tensor grad_input", 2, 1, false},
+      {"max_pool2d_backward", "max_pool2d_backward(Tensor grad_output, Tensor indices, Pool? attrs) -> Tensor grad_input", 2, 1, false},
       {"avg_pool2d", "avg_pool2d(Tensor self, Pool attrs) -> Tensor", 1, 1, false},
       {"avg_pool2d_backward", "avg_pool2d_backward(Tensor grad_output, Pool attrs) -> Tensor grad_input", 1, 1, false},
       {"adaptive_avg_pool2d", "adaptive_avg_pool2d(Tensor self) -> Tensor", 1, 1, false},

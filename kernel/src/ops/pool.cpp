@@ -15,23 +15,27 @@ namespace {
 
 using autograd::tensor_list;
 
-Tensor contiguous(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
+/// Kernels take contiguous operands; a tensor in a backend's opaque layout goes as it is (the CPU
+/// max-pool kernels read oneDNN's blocked layout in place; the others convert it themselves).
+Tensor contiguous(const Tensor& t) { return t.has_opaque_layout() || t.is_contiguous() ? t : t.contiguous(); }
 
 DimVector pooled_sizes(const Tensor& x, int64_t oh, int64_t ow) { return {x.size(0), x.size(1), oh, ow}; }
 
 // ---- max ----
 
-Tensor max_pool_backward(const Tensor& g, const Tensor& indices, const DimVector& in_sizes);
+Tensor max_pool_backward(const Tensor& g, const Tensor& indices, const DimVector& in_sizes,
+                         const attrs::Pool* at = nullptr);
 
 /// Gradient of max_pool2d: the output's gradient goes back to the position of each maximum.
 class MaxPool2dBackward final : public autograd::SavingNode<1> {
  public:
-  explicit MaxPool2dBackward(DimVector in_sizes) : in_sizes_(std::move(in_sizes)) {}
+  MaxPool2dBackward(DimVector in_sizes, const attrs::Pool& at) : in_sizes_(std::move(in_sizes)), at_(at) {}
   std::string name() const override { return "MaxPool2dBackward"; }
-  tensor_list apply(tensor_list&& g) override { return {max_pool_backward(g[0], saved(0), in_sizes_)}; }
+  tensor_list apply(tensor_list&& g) override { return {max_pool_backward(g[0], saved(0), in_sizes_, &at_)}; }
 
  private:
   DimVector in_sizes_;
+  attrs::Pool at_;
 };
 
 /// Gradient of max_pool2d_backward with respect to its incoming gradient: linear with fixed
@@ -66,21 +70,23 @@ std::pair<Tensor, Tensor> max_pool_forward(const Tensor& x, const attrs::Pool& a
     ops::call(op, dev, {contiguous(x)}, {out, ind}, &at);
   }
   if (rec) {
-    auto n = std::make_shared<MaxPool2dBackward>(DimVector(x.sizes().begin(), x.sizes().end()));
+    auto n = std::make_shared<MaxPool2dBackward>(DimVector(x.sizes().begin(), x.sizes().end()), at);
     autograd::record(n, {&x}, {&out});
     n->save(0, ind);
   }
   return {out, want_indices ? ind : Tensor()};
 }
 
-Tensor max_pool_backward(const Tensor& g, const Tensor& indices, const DimVector& in_sizes) {
+Tensor max_pool_backward(const Tensor& g, const Tensor& indices, const DimVector& in_sizes, const attrs::Pool* at) {
   static const OpHandle op = find_op("max_pool2d_backward");
   const bool rec = autograd::any_requires_grad({&g});
   Tensor gi;
   {
     autograd::internal::ForwardGuard fg(rec);
     gi = ops::new_tensor(in_sizes, g.dtype(), g.device());
-    ops::call(op, g.device(), {contiguous(g), contiguous(indices)}, {gi});
+    // The forward's attrs are a hint (optional): with them the kernel knows when windows tile
+    // the input and writes each input pixel once instead of zero-filling and scattering.
+    ops::call(op, g.device(), {contiguous(g), contiguous(indices)}, {gi}, at);
   }
   if (rec) {
     auto n = std::make_shared<MaxPool2dBackwardBackward>();

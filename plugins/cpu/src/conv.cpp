@@ -1,10 +1,18 @@
-// Convolution kernels of hearth-cpu: oneDNN forward / backward-data / backward-weights for float32
-// and bfloat16 (primitives cached per shape), a direct reference loop for float64 and float16
-// and for geometries oneDNN rejects.
+// Convolution kernels of hearth-cpu: oneDNN forward (optionally with a fused ReLU) / backward-data /
+// backward-weights for float32 and bfloat16 (primitives cached per shape, activations kept in
+// oneDNN's blocked layouts, blocked weights cached), a direct reference loop for float64 and
+// float16 and for geometries oneDNN rejects.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -13,6 +21,8 @@
 #include <vector>
 
 #include "common.h"
+#include "hearth/autograd_meta.h"
+#include "onednn_layout.h"
 #include "scratch_buffer.h"
 
 namespace hearth::cpu {
@@ -158,34 +168,33 @@ void ref_backward_weight(const Geom& g, const T* gy, const T* x, T* gw, T* gb) {
 }
 
 // ---- oneDNN --------------------------------------------------------------------------------------
-// Activations stay plain NCHW between ops for now (no opaque-layout tensors yet), but oneDNN's fast
-// kernels want blocked layouts (nChw16c, blocked weights): the primitives are created with
-// format_tag::any and each kernel call reorders its operands into the chosen layout and its result
-// back. Measured on lenet's conv2 this is 1.5-2x faster than oneDNN's plain-layout (im2col+gemm)
-// path even with the reorders; for 1-channel inputs oneDNN keeps src plain and nothing is reordered.
-// Keeping activations blocked across conv -> relu -> pool (issue 4's opaque layouts) would remove
-// the reorders: the place for it is Operand::user below, which would then be the tensor's layout.
+// Primitives are created with format_tag::any, so oneDNN picks its fast blocked layouts (nChw16c
+// activations, blocked weights). Activations stay in those layouts between oneDNN ops (issue 4):
+// a float32 forward output or backward-data result is handed back as an opaque-layout tensor
+// (onednn_layout.h) in the primitive's own layout, and an input that already carries a oneDNN
+// layout is used as it is (or reordered straight from it when another primitive chose another
+// one). Plain tensors are reordered in; weights' blocked copies are cached (see WeightCache).
+// Anything else that touches a blocked tensor converts it to strided form first (tensor_impl.cpp).
+
+using dnn_layout::engine;
+using dnn_layout::layout_of;
+using dnn_layout::stream;
 
 enum class Kind : int64_t { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 
-// Leaked on purpose, like gemm.cpp's: plugins are never unloaded.
-dnnl::engine& engine() {
-  static auto* e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *e;
-}
-dnnl::stream& stream() {
-  thread_local dnnl::stream s(engine());
-  return s;
-}
+/// What an operand is, for the choices run_plan makes.
+enum class Role : uint8_t { kActivation, kWeight, kSmall };
 
-/// One primitive argument: as the caller holds it (plain) and as the primitive wants it.
+/// One primitive argument: as a plain caller holds it and as the primitive wants it.
 struct Operand {
   int arg = 0;
   bool output = false;
+  Role role = Role::kActivation;
   memory::desc user, prim;
   bool reordered = false;
   dnnl::reorder reorder;  // user -> prim for inputs, prim -> user for outputs
   std::size_t reorder_scratch = 0;
+  std::shared_ptr<const dnn_layout::OnednnLayout> layout;  // prim as a tensor layout
 };
 
 struct Plan {
@@ -218,7 +227,7 @@ int64_t pad_right(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int6
   return (out - 1) * s + (k - 1) * d + 1 - in - p;
 }
 
-Key make_key(Kind kind, mdt dt, const Geom& g, bool bias) {
+Key make_key(Kind kind, mdt dt, const Geom& g, bool bias, bool relu) {
   return Key{{int64_t(kind),
               int64_t(dt),
               g.N,
@@ -240,13 +249,14 @@ Key make_key(Kind kind, mdt dt, const Geom& g, bool bias) {
               g.dw,
               g.g,
               bias ? 1 : 0,
-              0}};
+              relu ? 1 : 0}};
 }
 
-void add_operand(Plan& p, int arg, bool output, const memory::desc& user, const memory::desc& prim) {
+void add_operand(Plan& p, int arg, bool output, Role role, const memory::desc& user, const memory::desc& prim) {
   Operand op;
   op.arg = arg;
   op.output = output;
+  op.role = role;
   op.user = user;
   op.prim = prim;
   op.reordered = !(user == prim);
@@ -258,13 +268,14 @@ void add_operand(Plan& p, int arg, bool output, const memory::desc& user, const 
                                               : dnnl::reorder::primitive_desc(e, user, e, prim, attr);
     op.reorder_scratch = pd.scratchpad_desc().get_size();
     op.reorder = dnnl::reorder(pd);
+    if (role == Role::kActivation) op.layout = dnn_layout::layout_for(prim);
   }
   p.operands.push_back(std::move(op));
 }
 
 /// Builds the plan, or returns null when oneDNN has no implementation (the caller falls back to
-/// the reference loop).
-std::shared_ptr<Plan> make_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
+/// the reference loop). `relu` (forward only) fuses max(y, 0) as a post-op.
+std::shared_ptr<Plan> make_plan(Kind kind, mdt dt, const Geom& g, bool bias, bool relu) {
   try {
     const memory::dims src{g.N, g.C, g.H, g.W}, dst{g.N, g.O, g.OH, g.OW};
     const memory::dims wei =
@@ -278,6 +289,14 @@ std::shared_ptr<Plan> make_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
     const auto alg = dnnl::algorithm::convolution_direct;
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::primitive_attr fwd_attr = attr;
+    if (relu) {
+      // oneDNN's relu (alpha 0) is a max with 0 and turns NaN into 0 (so do its clip variants);
+      // conv_forward_impl only uses this plan when every input is finite (see there).
+      dnnl::post_ops po;
+      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      fwd_attr.set_post_ops(po);
+    }
     auto& e = engine();
     // The backward primitives need the forward one as a hint (it fixes the layouts they pair with).
     auto fwd_desc = bias && kind == Kind::kForward
@@ -285,22 +304,22 @@ std::shared_ptr<Plan> make_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
                                                           a_dst, strides, dil, pl, pr)
                         : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, a_src, a_wei, a_dst,
                                                           strides, dil, pl, pr);
-    dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, attr, e);
+    dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, kind == Kind::kForward ? fwd_attr : attr, e);
     auto plan = std::make_shared<Plan>();
     if (kind == Kind::kForward) {
-      add_operand(*plan, DNNL_ARG_SRC, false, u_src, fwd_pd.src_desc());
-      add_operand(*plan, DNNL_ARG_WEIGHTS, false, u_wei, fwd_pd.weights_desc());
-      if (bias) add_operand(*plan, DNNL_ARG_BIAS, false, u_bias, u_bias);
-      add_operand(*plan, DNNL_ARG_DST, true, u_dst, fwd_pd.dst_desc());
+      add_operand(*plan, DNNL_ARG_SRC, false, Role::kActivation, u_src, fwd_pd.src_desc());
+      add_operand(*plan, DNNL_ARG_WEIGHTS, false, Role::kWeight, u_wei, fwd_pd.weights_desc());
+      if (bias) add_operand(*plan, DNNL_ARG_BIAS, false, Role::kSmall, u_bias, u_bias);
+      add_operand(*plan, DNNL_ARG_DST, true, Role::kActivation, u_dst, fwd_pd.dst_desc());
       plan->scratch_bytes = fwd_pd.scratchpad_desc().get_size();
       plan->impl = fwd_pd.impl_info_str();
       plan->prim = dnnl::convolution_forward(fwd_pd);
     } else if (kind == Kind::kBackwardData) {
       dnnl::convolution_backward_data::desc d(alg, a_src, a_wei, a_dst, strides, dil, pl, pr);
       dnnl::convolution_backward_data::primitive_desc pd(d, attr, e, fwd_pd);
-      add_operand(*plan, DNNL_ARG_DIFF_DST, false, u_dst, pd.diff_dst_desc());
-      add_operand(*plan, DNNL_ARG_WEIGHTS, false, u_wei, pd.weights_desc());
-      add_operand(*plan, DNNL_ARG_DIFF_SRC, true, u_src, pd.diff_src_desc());
+      add_operand(*plan, DNNL_ARG_DIFF_DST, false, Role::kActivation, u_dst, pd.diff_dst_desc());
+      add_operand(*plan, DNNL_ARG_WEIGHTS, false, Role::kWeight, u_wei, pd.weights_desc());
+      add_operand(*plan, DNNL_ARG_DIFF_SRC, true, Role::kActivation, u_src, pd.diff_src_desc());
       plan->scratch_bytes = pd.scratchpad_desc().get_size();
       plan->impl = pd.impl_info_str();
       plan->prim = dnnl::convolution_backward_data(pd);
@@ -308,10 +327,11 @@ std::shared_ptr<Plan> make_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
       auto d = bias ? dnnl::convolution_backward_weights::desc(alg, a_src, a_wei, u_bias, a_dst, strides, dil, pl, pr)
                     : dnnl::convolution_backward_weights::desc(alg, a_src, a_wei, a_dst, strides, dil, pl, pr);
       dnnl::convolution_backward_weights::primitive_desc pd(d, attr, e, fwd_pd);
-      add_operand(*plan, DNNL_ARG_SRC, false, u_src, pd.src_desc());
-      add_operand(*plan, DNNL_ARG_DIFF_DST, false, u_dst, pd.diff_dst_desc());
-      add_operand(*plan, DNNL_ARG_DIFF_WEIGHTS, true, u_wei, pd.diff_weights_desc());
-      if (bias) add_operand(*plan, DNNL_ARG_DIFF_BIAS, true, u_bias, u_bias);
+      add_operand(*plan, DNNL_ARG_SRC, false, Role::kActivation, u_src, pd.src_desc());
+      add_operand(*plan, DNNL_ARG_DIFF_DST, false, Role::kActivation, u_dst, pd.diff_dst_desc());
+      // Weight gradients stay plain: the optimizer and the user read them.
+      add_operand(*plan, DNNL_ARG_DIFF_WEIGHTS, true, Role::kSmall, u_wei, pd.diff_weights_desc());
+      if (bias) add_operand(*plan, DNNL_ARG_DIFF_BIAS, true, Role::kSmall, u_bias, u_bias);
       plan->scratch_bytes = pd.scratchpad_desc().get_size();
       plan->impl = pd.impl_info_str();
       plan->prim = dnnl::convolution_backward_weights(pd);
@@ -335,8 +355,8 @@ Cache& cache() {
 }
 constexpr std::size_t kMaxPlans = 1024;
 
-std::shared_ptr<Plan> get_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
-  const Key key = make_key(kind, dt, g, bias);
+std::shared_ptr<Plan> get_plan(Kind kind, mdt dt, const Geom& g, bool bias, bool relu) {
+  const Key key = make_key(kind, dt, g, bias, relu);
   auto& c = cache();
   {
     std::lock_guard<std::mutex> lk(c.mu);
@@ -344,10 +364,72 @@ std::shared_ptr<Plan> get_plan(Kind kind, mdt dt, const Geom& g, bool bias) {
     if (it != c.map.end()) return it->second;
   }
   // Created outside the lock: it takes milliseconds and must not serialize other threads.
-  auto plan = make_plan(kind, dt, g, bias);
+  auto plan = make_plan(kind, dt, g, bias, relu);
   std::lock_guard<std::mutex> lk(c.mu);
   if (c.map.size() >= kMaxPlans) c.map.clear();
   return c.map.emplace(key, std::move(plan)).first->second;
+}
+
+// ---- blocked weights, cached --------------------------------------------------------------------
+// A parameter's blocked copy is reused while the parameter is unchanged: the key is its storage
+// (held, so the address cannot be reused by another tensor while cached), data address, offset and
+// version counter, plus the layout wanted. Every in-place write (the optimizer's step included)
+// bumps the version, so a changed weight misses and is reordered again. Writes that bypass the
+// version counter (through data_ptr()) are not seen: only leaf tensors that require grad (the
+// parameters) are cached, never temporaries.
+
+struct WeightEntry {
+  detail::intrusive_ptr<StorageImpl> storage;
+  const void* data = nullptr;
+  uint32_t version = 0;
+  memory::desc md;
+  std::shared_ptr<void> blocked;
+};
+struct WeightCache {
+  std::mutex mu;
+  std::vector<WeightEntry> entries;  // most recently used last
+  static constexpr std::size_t kMax = 32;
+};
+WeightCache& weight_cache() {
+  static auto* c = new WeightCache;  // leaked: see engine()
+  return *c;
+}
+
+bool cacheable_weight(const TensorImpl* w) {
+  const AutogradMeta* m = w->autograd_meta();
+  return m && m->requires_grad_flag && !m->grad_fn && w->storage()->owns_memory();
+}
+
+/// The blocked copy of weight w in layout op.prim (made on a miss). The returned pointer keeps
+/// the copy alive for the call even if another thread evicts it.
+std::shared_ptr<void> blocked_weight(const Operand& op, TensorImpl* w) {
+  WeightCache& c = weight_cache();
+  const StorageImpl* st = w->storage().get();
+  const void* data = w->data();
+  const uint32_t version = w->version();
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    for (auto it = c.entries.begin(); it != c.entries.end(); ++it) {
+      if (it->storage.get() == st && it->data == data && it->version == version && it->md == op.prim) {
+        std::shared_ptr<void> b = it->blocked;
+        if (it + 1 != c.entries.end()) std::rotate(it, it + 1, c.entries.end());
+        return b;
+      }
+    }
+  }
+  const std::size_t bytes = (op.prim.get_size() + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  std::shared_ptr<void> blocked(p, [](void* q) { std::free(q); });
+  dnn_layout::reorder(op.user, data, op.prim, p);
+  std::lock_guard<std::mutex> lk(c.mu);
+  // Older versions of this weight in this layout are dead: drop them.
+  c.entries.erase(std::remove_if(c.entries.begin(), c.entries.end(),
+                                 [&](const WeightEntry& e) { return e.storage.get() == st && e.md == op.prim; }),
+                  c.entries.end());
+  if (c.entries.size() >= WeightCache::kMax) c.entries.erase(c.entries.begin());
+  c.entries.push_back({w->storage(), data, version, op.prim, blocked});
+  return blocked;
 }
 
 /// Per-thread temporaries for the blocked copies and scratchpads; big ones are freed after use.
@@ -362,13 +444,16 @@ Temps& temps() {
   return t;
 }
 
-/// Runs the plan on the caller's plain buffers (one per operand, in the plan's order).
-void run_plan(const Plan& p, const std::array<void*, kMaxOperands>& user_ptrs) {
+/// Runs the plan on the caller's tensors (one per operand, in the plan's order). Inputs may be
+/// plain or carry a oneDNN layout; float32 activation outputs get the primitive's layout when it
+/// is not plain (keep_blocked), other outputs are written plain.
+void run_plan(const Plan& p, const std::array<TensorImpl*, kMaxOperands>& ts, bool keep_blocked) {
   auto& e = engine();
   auto& s = stream();
   Temps& t = temps();
   std::unordered_map<int, memory> args;
   std::vector<std::pair<const Operand*, std::pair<memory, memory>>> outs;  // (prim, user) pairs
+  std::shared_ptr<void> weights[kMaxOperands];
   auto run_reorder = [&](const Operand& op, memory& from, memory& to) {
     std::unordered_map<int, memory> ra{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
     if (op.reorder_scratch)
@@ -378,16 +463,45 @@ void run_plan(const Plan& p, const std::array<void*, kMaxOperands>& user_ptrs) {
   };
   for (std::size_t i = 0; i < p.operands.size(); ++i) {
     const Operand& op = p.operands[i];
-    memory user(op.user, e, user_ptrs[i]);
-    if (!op.reordered) {
-      args.emplace(op.arg, user);
+    TensorImpl* ti = ts[i];
+    if (op.output) {
+      if (keep_blocked && op.layout) {
+        dnn_layout::give_layout(ti, op.layout);
+        args.emplace(op.arg, memory(op.prim, e, ti->data()));
+        continue;
+      }
+      memory user(op.user, e, ti->data());
+      if (!op.reordered) {
+        args.emplace(op.arg, user);
+        continue;
+      }
+      memory prim(op.prim, e, t.operand[i].get(op.prim.get_size()));
+      outs.push_back({&op, {prim, user}});
+      args.emplace(op.arg, prim);
       continue;
     }
+    if (const dnn_layout::OnednnLayout* l = layout_of(ti)) {
+      if (l->desc() == op.prim) {
+        args.emplace(op.arg, memory(op.prim, e, ti->data()));
+      } else {  // another primitive's layout: reorder straight from it
+        void* buf = t.operand[i].get(op.prim.get_size());
+        dnn_layout::reorder(l->desc(), ti->data(), op.prim, buf);
+        args.emplace(op.arg, memory(op.prim, e, buf));
+      }
+      continue;
+    }
+    if (!op.reordered) {
+      args.emplace(op.arg, memory(op.user, e, ti->data()));
+      continue;
+    }
+    if (op.role == Role::kWeight && cacheable_weight(ti)) {
+      weights[i] = blocked_weight(op, ti);
+      args.emplace(op.arg, memory(op.prim, e, weights[i].get()));
+      continue;
+    }
+    memory user(op.user, e, ti->data());
     memory prim(op.prim, e, t.operand[i].get(op.prim.get_size()));
-    if (op.output)
-      outs.push_back({&op, {prim, user}});
-    else
-      run_reorder(op, user, prim);
+    run_reorder(op, user, prim);
     args.emplace(op.arg, prim);
   }
   if (p.scratch_bytes)
@@ -404,16 +518,32 @@ mdt onednn_type(ScalarType t) { return t == kBFloat16 ? mdt::bf16 : mdt::f32; }
 bool onednn_dtype(ScalarType t) { return t == kFloat32 || t == kBFloat16; }
 
 /// Tries oneDNN; false when it declined the shape (then the caller runs the reference loop).
-bool try_onednn(Kind kind, ScalarType dt, const Geom& g, bool bias, const std::array<void*, kMaxOperands>& ptrs) {
+bool try_onednn(Kind kind, ScalarType dt, const Geom& g, bool bias, bool relu,
+                const std::array<TensorImpl*, kMaxOperands>& ts) {
   if (!onednn_dtype(dt)) return false;
-  auto plan = get_plan(kind, onednn_type(dt), g, bias);
+  auto plan = get_plan(kind, onednn_type(dt), g, bias, relu);
   if (!plan) return false;
   try {
-    run_plan(*plan, ptrs);
+    // Blocked results only for float32: the layout-aware loops (pool, relu mask) are float32.
+    run_plan(*plan, ts, dt == kFloat32);
   } catch (const dnnl::error& e) {
     HEARTH_CHECK(false, Error, "oneDNN convolution (", plan->impl, ") failed: ", e.what());
   }
   return true;
+}
+
+/// A kernel operand: kept as it is when it is strided or in a oneDNN layout (the primitives read
+/// those), converted when another backend's opaque layout is on it.
+TensorImpl* dnn_operand(const Tensor& t) {
+  TensorImpl* p = t.unsafeGetTensorImpl();
+  if (p->opaque_layout() && !layout_of(p)) p->ensure_strided();
+  return p;
+}
+
+/// The reference loops need strided memory: converts a oneDNN layout too.
+TensorImpl* plain(TensorImpl* t) {
+  if (t && t->opaque_layout()) t->ensure_strided();
+  return t;
 }
 
 void check_dtypes(std::initializer_list<TensorImpl*> ts) {
@@ -435,11 +565,67 @@ const attrs::Conv& conv_attrs(const KernelArgs& a) {
   return *static_cast<const attrs::Conv*>(a.attrs);
 }
 
-void conv2d_kernel(const KernelArgs& a) {
-  HEARTH_CHECK(a.num_inputs == 2 || a.num_inputs == 3, ValueError, "expected (input, weight[, bias]), got ",
+/// y = max(y, 0) after a reference-loop forward (PyTorch's relu keeps NaN).
+template <typename T>
+void relu_inplace(T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = convert<float>(y[i]);
+    if (v < 0.0f) y[i] = T(0.0f);
+  }
+}
+
+/// True when no element of t's memory (a oneDNN layout's padding included) is NaN or infinite.
+bool all_finite_f32(TensorImpl* t) {
+  const auto* l = layout_of(t);
+  const int64_t n = l ? static_cast<int64_t>(l->desc().get_size() / sizeof(float)) : t->numel();
+  const float* p = static_cast<const float*>(t->data());
+  std::atomic<bool> ok{true};
+  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+    // x - x is 0 for finite x and NaN otherwise, and a sum of those is NaN iff one is: two
+    // vector ops per 4 floats, no branch per element.
+    constexpr int64_t kChunk = 4096;
+    for (int64_t c = b; c < e && ok.load(std::memory_order_relaxed); c += kChunk) {
+      const int64_t end = std::min(e, c + kChunk);
+      int64_t i = c;
+      bool bad = false;
+#if defined(__SSE2__)
+      __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+      for (; i + 8 <= end; i += 8) {
+        const __m128 v0 = _mm_loadu_ps(p + i), v1 = _mm_loadu_ps(p + i + 4);
+        acc0 = _mm_add_ps(acc0, _mm_sub_ps(v0, v0));
+        acc1 = _mm_add_ps(acc1, _mm_sub_ps(v1, v1));
+      }
+      const __m128 acc = _mm_add_ps(acc0, acc1);
+      bad = _mm_movemask_ps(_mm_cmpunord_ps(acc, acc)) != 0;
+#endif
+      for (; i < end; ++i) bad |= (p[i] - p[i]) != 0.0f;
+      if (bad) ok.store(false, std::memory_order_relaxed);
+    }
+  });
+  return ok.load();
+}
+
+/// relu in place over all of t's memory; keeps NaN (PyTorch's relu propagates it).
+void relu_memory_f32(TensorImpl* t) {
+  const auto* l = layout_of(t);
+  const int64_t n = l ? static_cast<int64_t>(l->desc().get_size() / sizeof(float)) : t->numel();
+  float* p = static_cast<float*>(t->data());
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) p[i] = p[i] < 0.0f ? 0.0f : p[i];
+  });
+}
+
+/// conv2d and conv2d_relu (relu = true: max(conv, 0) in the same pass, a oneDNN post-op).
+/// oneDNN's fused relu maps NaN to 0 where PyTorch's relu keeps it, and a NaN output needs a
+/// non-finite input: with one anywhere (rare: a diverged run), the conv runs without the post-op
+/// and a NaN-keeping relu follows. Checking the inputs costs far less than a pass over the
+/// (larger) output.
+void conv_forward_impl(const KernelArgs& a, bool relu) {
+  const char* name = relu ? "conv2d_relu" : "conv2d";
+  HEARTH_CHECK(a.num_inputs == 2 || a.num_inputs == 3, ValueError, name, ": expected (input, weight[, bias]), got ",
                a.num_inputs, " inputs");
-  TensorImpl* x = strided_impl(a.inputs[0]);
-  TensorImpl* w = strided_impl(a.inputs[1]);
+  TensorImpl* x = dnn_operand(a.inputs[0]);
+  TensorImpl* w = dnn_operand(a.inputs[1]);
   TensorImpl* b = a.num_inputs == 3 && a.inputs[2].defined() ? strided_impl(a.inputs[2]) : nullptr;
   TensorImpl* y = strided_impl(a.outputs[0]);
   const Geom g = make_geom(x, w, y, conv_attrs(a));
@@ -454,18 +640,37 @@ void conv2d_kernel(const KernelArgs& a) {
   }
   if (y->numel() == 0) return;
   // No input channels (x is empty, y is the bias): oneDNN rejects zero-sized dims.
-  if (x->numel() != 0 && try_onednn(Kind::kForward, x->dtype(), g, b != nullptr,
-                                    b ? std::array<void*, kMaxOperands>{x->data(), w->data(), b->data(), y->data()}
-                                      : std::array<void*, kMaxOperands>{x->data(), w->data(), y->data(), nullptr}))
-    return;
-  HEARTH_CPU_DISPATCH_FLOATING(x->dtype(), "conv2d", {
+  if (x->numel() != 0 && onednn_dtype(x->dtype())) {
+    const bool fuse = relu && x->dtype() == kFloat32 && all_finite_f32(x) && all_finite_f32(w) &&
+                      (!b || all_finite_f32(b));
+    if (try_onednn(Kind::kForward, x->dtype(), g, b != nullptr, fuse,
+                   b ? std::array<TensorImpl*, kMaxOperands>{x, w, b, y}
+                     : std::array<TensorImpl*, kMaxOperands>{x, w, y, nullptr})) {
+      if (relu && !fuse) {
+        if (y->dtype() == kFloat32) {
+          relu_memory_f32(y);
+        } else {
+          plain(y);
+          HEARTH_CPU_DISPATCH_FLOATING(y->dtype(), name, { relu_inplace(ptr<scalar_t>(y), y->numel()); });
+        }
+      }
+      return;
+    }
+  }
+  plain(x);
+  plain(w);
+  HEARTH_CPU_DISPATCH_FLOATING(x->dtype(), name, {
     ref_forward<scalar_t>(g, ptr<scalar_t>(x), ptr<scalar_t>(w), ptr<scalar_t>(b), ptr<scalar_t>(y));
+    if (relu) relu_inplace(ptr<scalar_t>(y), y->numel());
   });
 }
 
+void conv2d_kernel(const KernelArgs& a) { conv_forward_impl(a, false); }
+void conv2d_relu_kernel(const KernelArgs& a) { conv_forward_impl(a, true); }
+
 void conv2d_backward_input_kernel(const KernelArgs& a) {
-  TensorImpl* gy = strided_impl(a.inputs[0]);
-  TensorImpl* w = strided_impl(a.inputs[1]);
+  TensorImpl* gy = dnn_operand(a.inputs[0]);
+  TensorImpl* w = dnn_operand(a.inputs[1]);
   TensorImpl* gx = strided_impl(a.outputs[0]);
   const Geom g = make_geom(gx, w, gy, conv_attrs(a));
   for (TensorImpl* t : {gy, w, gx}) check_contiguous(t, "convolution operand");
@@ -476,15 +681,17 @@ void conv2d_backward_input_kernel(const KernelArgs& a) {
                                  { std::fill_n(ptr<scalar_t>(gx), gx->numel(), scalar_t(0.0f)); });
     return;
   }
-  if (try_onednn(Kind::kBackwardData, gx->dtype(), g, false, {gy->data(), w->data(), gx->data(), nullptr})) return;
+  if (try_onednn(Kind::kBackwardData, gx->dtype(), g, false, false, {gy, w, gx, nullptr})) return;
+  plain(gy);
+  plain(w);
   HEARTH_CPU_DISPATCH_FLOATING(gx->dtype(), "conv2d_backward_input", {
     ref_backward_input<scalar_t>(g, ptr<scalar_t>(gy), ptr<scalar_t>(w), ptr<scalar_t>(gx));
   });
 }
 
 void conv2d_backward_weight_kernel(const KernelArgs& a) {
-  TensorImpl* gy = strided_impl(a.inputs[0]);
-  TensorImpl* x = strided_impl(a.inputs[1]);
+  TensorImpl* gy = dnn_operand(a.inputs[0]);
+  TensorImpl* x = dnn_operand(a.inputs[1]);
   TensorImpl* gw = strided_impl(a.outputs[0]);
   TensorImpl* gb = a.outputs[1].defined() ? strided_impl(a.outputs[1]) : nullptr;
   const Geom g = make_geom(x, gw, gy, conv_attrs(a));
@@ -505,9 +712,9 @@ void conv2d_backward_weight_kernel(const KernelArgs& a) {
     return;
   }
   if (gw->numel() == 0) return;
-  if (try_onednn(Kind::kBackwardWeights, x->dtype(), g, gb != nullptr,
-                 {x->data(), gy->data(), gw->data(), gb ? gb->data() : nullptr}))
-    return;
+  if (try_onednn(Kind::kBackwardWeights, x->dtype(), g, gb != nullptr, false, {x, gy, gw, gb})) return;
+  plain(gy);
+  plain(x);
   HEARTH_CPU_DISPATCH_FLOATING(x->dtype(), "conv2d_backward_weight", {
     ref_backward_weight<scalar_t>(g, ptr<scalar_t>(gy), ptr<scalar_t>(x), ptr<scalar_t>(gw), ptr<scalar_t>(gb));
   });
@@ -517,6 +724,7 @@ void conv2d_backward_weight_kernel(const KernelArgs& a) {
 
 void register_conv(PluginRegistrar& r) {
   r.kernel("conv2d", "cpu", conv2d_kernel);
+  r.kernel("conv2d_relu", "cpu", conv2d_relu_kernel);
   r.kernel("conv2d_backward_input", "cpu", conv2d_backward_input_kernel);
   r.kernel("conv2d_backward_weight", "cpu", conv2d_backward_weight_kernel);
 }

@@ -1,11 +1,12 @@
-// Pooling kernels of hearth-cpu on plain NCHW: max (with PyTorch's flat indices), average and
-// adaptive average, forward and backward, one OpenMP task per run of (n, c) planes.
+// Pooling kernels of hearth-cpu: max (with PyTorch's flat indices), average and adaptive average,
+// forward and backward, on plain NCHW (one OpenMP task per run of (n, c) planes) and, for max
+// pooling of float32, on oneDNN's blocked nChw<B>c layout too (a conv's output pooled in place).
 //
-// Plain loops rather than oneDNN: on NCHW memory oneDNN's pooling measured 3-6x slower than on
-// its blocked layout (it transposes internally), its max-pool workspace is not PyTorch's index,
-// and its average pooling divides ceil_mode windows differently from PyTorch. With activations
-// kept in oneDNN's layout (opaque-layout tensors, not done yet) its primitives would be the
-// better choice for float32.
+// Own loops rather than oneDNN's pooling: on NCHW memory oneDNN's pooling measured 3-6x slower
+// than on its blocked layout (it transposes internally), its max-pool workspace is not PyTorch's
+// index (nor its NaN rule), and its average pooling divides ceil_mode windows differently from
+// PyTorch. The blocked loop keeps PyTorch's rules and indices.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -15,8 +16,13 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HEARTH_POOL_AVX512 1
+#endif
 
 #include "common.h"
+#include "onednn_layout.h"
 
 namespace hearth::cpu {
 namespace {
@@ -179,8 +185,278 @@ void max_pool(TensorImpl* in, TensorImpl* out, TensorImpl* ind, const PoolGeom& 
   });
 }
 
+// ---- max, on oneDNN's nChw<B>c layout ---------------------------------------------------------
+// A conv's (or conv2d_relu's) blocked output is pooled where it lies (issue 4): B channels of one
+// pixel are adjacent, so each window tap is one B-wide select over lanes. Same rule as the plain
+// loops (first maximum in row-major window order, NaN wins) and the same index (h*W + w within the
+// plane), stored as int32 in the same blocked layout; the backward scatters through it.
+
+#if defined(HEARTH_POOL_AVX512)
+// The plugin is built for baseline x86-64; these run where the CPU has AVX-512 (checked once):
+// one register holds the 16 channels of an nChw16c pixel, so a window tap is a load, two compares
+// into a mask and two masked moves (4x fewer instructions than the SSE2 path).
+bool have_avx512() {
+  static const bool v = __builtin_cpu_supports("avx512f");
+  return v;
+}
+
+__attribute__((target("avx512f"))) void max_pool_b16_avx512(const float* x, float* y, int32_t* ind, int64_t p0,
+                                                            int64_t p1, const PoolGeom& g, const attrs::Pool& a) {
+  const int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * g.H * g.W * 16;
+    float* yp = y + p * g.OH * g.OW * 16;
+    int32_t* ip = ind ? ind + p * g.OH * g.OW * 16 : nullptr;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      int64_t hs = oh * sh - ph;
+      const int64_t he = std::min(hs + (kh - 1) * dh + 1, g.H);
+      while (hs < 0) hs += dh;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        int64_t ws = ow * sw - pw;
+        const int64_t we = std::min(ws + (kw - 1) * dw + 1, g.W);
+        while (ws < 0) ws += dw;
+        __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        __m512i bi = _mm512_set1_epi32(static_cast<int32_t>(hs * g.W + ws));
+        for (int64_t ih = hs; ih < he; ih += dh)
+          for (int64_t iw = ws; iw < we; iw += dw) {
+            const __m512 v = _mm512_loadu_ps(xp + (ih * g.W + iw) * 16);
+            // PyTorch's `v > best || isnan(v)`.
+            const __mmask16 t =
+                _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v);
+            bi = _mm512_mask_mov_epi32(bi, t, _mm512_set1_epi32(static_cast<int32_t>(ih * g.W + iw)));
+          }
+        _mm512_storeu_ps(yp + (oh * g.OW + ow) * 16, best);
+        if (ip) _mm512_storeu_si512(ip + (oh * g.OW + ow) * 16, bi);
+      }
+    }
+  }
+}
+
+/// Backward of a pooling whose windows tile the input (stride = kernel, no padding or dilation):
+/// every input pixel lies in at most one window, so grad_input is written once, pixel by pixel,
+/// as "grad where the saved index is this pixel, else 0" (no zero fill, no scatter).
+__attribute__((target("avx512f"))) void max_pool_bwd_tiled_b16_avx512(float* gp, const float* gop,
+                                                                      const int32_t* ipp, int64_t H, int64_t W,
+                                                                      int64_t OH, int64_t OW, int64_t kh,
+                                                                      int64_t kw) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ih = 0; ih < H; ++ih) {
+    const int64_t oh = ih / kh;
+    float* row = gp + ih * W * 16;
+    if (oh >= OH) {
+      for (int64_t iw = 0; iw < W; ++iw) _mm512_storeu_ps(row + iw * 16, zero);
+      continue;
+    }
+    for (int64_t iw = 0; iw < W; ++iw) {
+      const int64_t ow = iw / kw;
+      if (ow >= OW) {
+        _mm512_storeu_ps(row + iw * 16, zero);
+        continue;
+      }
+      const int64_t j = (oh * OW + ow) * 16;
+      const __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(ipp + j),
+                                                  _mm512_set1_epi32(static_cast<int32_t>(ih * W + iw)));
+      _mm512_storeu_ps(row + iw * 16, _mm512_maskz_mov_ps(m, _mm512_loadu_ps(gop + j)));
+    }
+  }
+}
+#endif
+
+template <int B>
+void max_pool_blocked(const float* x, float* y, int32_t* ind, int64_t P, const PoolGeom& g, const attrs::Pool& a) {
+  const int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  parallel_for(P, plane_grain(g.H * g.W * B), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = x + p * g.H * g.W * B;
+      float* yp = y + p * g.OH * g.OW * B;
+      int32_t* ip = ind ? ind + p * g.OH * g.OW * B : nullptr;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        int64_t hs = oh * sh - ph;
+        const int64_t he = std::min(hs + (kh - 1) * dh + 1, g.H);
+        while (hs < 0) hs += dh;
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          int64_t ws = ow * sw - pw;
+          const int64_t we = std::min(ws + (kw - 1) * dw + 1, g.W);
+          while (ws < 0) ws += dw;
+          float* yo = yp + (oh * g.OW + ow) * B;
+          int32_t* io = ip ? ip + (oh * g.OW + ow) * B : nullptr;
+#if defined(__SSE2__)
+          // Four lanes per SSE register, B / 4 registers per pixel: `v > best || isnan(v)` as
+          // masks (the compiler did not vectorize the lane loop with the index select).
+          __m128 best[B / 4];
+          __m128i bi[B / 4];
+          for (int q = 0; q < B / 4; ++q) {
+            best[q] = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+            bi[q] = _mm_set1_epi32(static_cast<int32_t>(hs * g.W + ws));
+          }
+          for (int64_t ih = hs; ih < he; ih += dh)
+            for (int64_t iw = ws; iw < we; iw += dw) {
+              const float* v = xp + (ih * g.W + iw) * B;
+              const __m128i idx = _mm_set1_epi32(static_cast<int32_t>(ih * g.W + iw));
+              for (int q = 0; q < B / 4; ++q) {
+                const __m128 x4 = _mm_loadu_ps(v + 4 * q);
+                const __m128 t = _mm_or_ps(_mm_cmpgt_ps(x4, best[q]), _mm_cmpunord_ps(x4, x4));
+                best[q] = _mm_or_ps(_mm_and_ps(t, x4), _mm_andnot_ps(t, best[q]));
+                const __m128i ti = _mm_castps_si128(t);
+                bi[q] = _mm_or_si128(_mm_and_si128(ti, idx), _mm_andnot_si128(ti, bi[q]));
+              }
+            }
+          for (int q = 0; q < B / 4; ++q) {
+            _mm_storeu_ps(yo + 4 * q, best[q]);
+            if (io) _mm_storeu_si128(reinterpret_cast<__m128i*>(io + 4 * q), bi[q]);
+          }
+#else
+          float best[B];
+          int32_t bi[B];
+          for (int l = 0; l < B; ++l) {
+            best[l] = -std::numeric_limits<float>::infinity();
+            bi[l] = static_cast<int32_t>(hs * g.W + ws);
+          }
+          for (int64_t ih = hs; ih < he; ih += dh)
+            for (int64_t iw = ws; iw < we; iw += dw) {
+              const float* v = xp + (ih * g.W + iw) * B;
+              const int32_t idx = static_cast<int32_t>(ih * g.W + iw);
+              for (int l = 0; l < B; ++l) {
+                const bool t = (v[l] > best[l]) | (v[l] != v[l]);
+                best[l] = t ? v[l] : best[l];
+                bi[l] = t ? idx : bi[l];
+              }
+            }
+          for (int l = 0; l < B; ++l) yo[l] = best[l];
+          if (io)
+            for (int l = 0; l < B; ++l) io[l] = bi[l];
+#endif
+        }
+      }
+    }
+  });
+}
+
+/// True (and done) when `in` is float32 in nChw<B>c and the indices (if any) are int32.
+bool max_pool_try_blocked(TensorImpl* in, TensorImpl* out, TensorImpl* ind, const attrs::Pool& at) {
+  namespace L = dnn_layout;
+  const L::OnednnLayout* l = L::layout_of(in);
+  if (!l || !l->cblock() || in->dtype() != kFloat32 || out->dtype() != kFloat32 || in->dim() != 4 ||
+      out->dim() != 4 || (ind && ind->dtype() != kInt32) || in->size(2) * in->size(3) > INT32_MAX)
+    return false;
+  const int64_t B = l->cblock();
+  if (B != 16 && B != 8 && B != 4) return false;
+  const int64_t N = in->size(0), C = in->size(1);
+  HEARTH_CHECK(out->size(0) == N && out->size(1) == C && (!ind || ind->sizes() == out->sizes()), ShapeError,
+               "max_pool2d: input ", in->sizes(), " and output ", out->sizes(), " must share batch and channels");
+  const PoolGeom g{N * C, in->size(2), in->size(3), out->size(2), out->size(3)};
+  L::give_layout(out, L::blocked_nchw(N, C, g.OH, g.OW, dnnl::memory::data_type::f32, B));
+  if (ind) L::give_layout(ind, L::blocked_nchw(N, C, g.OH, g.OW, dnnl::memory::data_type::s32, B));
+  if (out->numel() == 0) return true;
+  const int64_t P = N * ((C + B - 1) / B);
+  const float* x = static_cast<const float*>(in->data());
+  float* y = static_cast<float*>(out->data());
+  int32_t* id = ind ? static_cast<int32_t*>(ind->data()) : nullptr;
+#if defined(HEARTH_POOL_AVX512)
+  if (B == 16 && have_avx512()) {
+    parallel_for(P, plane_grain(g.H * g.W * B),
+                 [&](int64_t p0, int64_t p1) { max_pool_b16_avx512(x, y, id, p0, p1, g, at); });
+    return true;
+  }
+#endif
+  if (B == 16) max_pool_blocked<16>(x, y, id, P, g, at);
+  else if (B == 8) max_pool_blocked<8>(x, y, id, P, g, at);
+  else max_pool_blocked<4>(x, y, id, P, g, at);
+  return true;
+}
+
+/// Backward through blocked int32 indices. grad_output is in the same layout or plain NCHW (the
+/// gradient of a flatten); grad_input gets the input's blocked layout.
+bool max_pool_backward_try_blocked(const Tensor& go_t, TensorImpl* ind, TensorImpl* gi, const attrs::Pool* at) {
+  namespace L = dnn_layout;
+  const L::OnednnLayout* li = L::layout_of(ind);
+  if (!li || !li->cblock() || ind->dtype() != kInt32 || gi->dtype() != kFloat32 || go_t.dtype() != kFloat32)
+    return false;
+  TensorImpl* go = go_t.unsafeGetTensorImpl();
+  const L::OnednnLayout* lg = L::layout_of(go);
+  const int64_t B = li->cblock();
+  if (lg && lg->cblock() != B) lg = nullptr;  // another blocking: read it as plain
+  if (!lg && go->opaque_layout()) go->ensure_strided();
+  if (!lg && !go->is_contiguous()) return false;
+  const int64_t N = gi->size(0), C = gi->size(1), H = gi->size(2), W = gi->size(3), OH = ind->size(2),
+                OW = ind->size(3);
+  HEARTH_CHECK(go->sizes() == ind->sizes() && ind->size(0) == N && ind->size(1) == C, ShapeError,
+               "max_pool2d_backward: grad_output ", go->sizes(), ", indices ", ind->sizes(), " and grad_input ",
+               gi->sizes(), " do not match");
+  L::give_layout(gi, L::blocked_nchw(N, C, H, W, dnnl::memory::data_type::f32, B));
+  if (gi->numel() == 0) return true;
+  const int64_t CB = (C + B - 1) / B, plane = H * W, oplane = OH * OW;
+  // Windows that tile the input (no overlap, every window inside): see max_pool_bwd_tiled_*.
+  const int64_t tkh = at ? at->kernel[0] : 0, tkw = at ? at->kernel[1] : 0;
+  const bool tiled = at && at->stride[0] == tkh && at->stride[1] == tkw && at->padding[0] == 0 &&
+                     at->padding[1] == 0 && at->dilation[0] == 1 && at->dilation[1] == 1 && OH * tkh <= H &&
+                     OW * tkw <= W;
+#if defined(HEARTH_POOL_AVX512)
+  const bool use_tiled = tiled && B == 16 && have_avx512();
+#else
+  const bool use_tiled = false;
+#endif
+  const float* g = static_cast<const float*>(go->data());
+  const int32_t* ip = static_cast<const int32_t*>(ind->data());
+  float* out = static_cast<float*>(gi->data());
+  const bool blocked_go = lg != nullptr;
+  std::atomic<bool> bad_seen{false};
+  std::atomic<int64_t> bad_index{0};
+  parallel_for(N * CB, plane_grain(plane * B), [&](int64_t p0, int64_t p1) {
+    std::vector<float> gbuf(blocked_go ? 0 : static_cast<size_t>(oplane * B));
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p / CB, cb = p % CB;
+      float* gp = out + p * plane * B;
+      if (!use_tiled) std::fill_n(gp, plane * B, 0.0f);
+      const int32_t* ipp = ip + p * oplane * B;
+      const float* gop = g + p * oplane * B;
+      if (!blocked_go) {  // gather this block of channels from plain NCHW (zeros past C)
+        for (int64_t l = 0; l < B; ++l) {
+          const int64_t c = cb * B + l;
+          const float* src = c < C ? g + (n * C + c) * oplane : nullptr;
+          for (int64_t j = 0; j < oplane; ++j) gbuf[j * B + l] = src ? src[j] : 0.0f;
+        }
+        gop = gbuf.data();
+      }
+#if defined(HEARTH_POOL_AVX512)
+      if (use_tiled) {
+        max_pool_bwd_tiled_b16_avx512(gp, gop, ipp, H, W, OH, OW, tkh, tkw);
+        continue;
+      }
+#endif
+      // The index check is one unsigned compare folded into a flag, not a throw per element.
+      bool ok = true;
+      for (int64_t j = 0; j < oplane; ++j)
+        for (int64_t l = 0; l < B; ++l) {
+          const int64_t i = ipp[j * B + l];
+          const bool in = static_cast<uint64_t>(i) < static_cast<uint64_t>(plane);
+          ok &= in;
+          gp[(in ? i : 0) * B + l] += in ? gop[j * B + l] : 0.0f;
+        }
+      if (!ok) {
+        for (int64_t j = 0; j < oplane * B; ++j)
+          if (static_cast<uint64_t>(ipp[j]) >= static_cast<uint64_t>(plane)) {
+            bad_index.store(ipp[j]);
+            bad_seen.store(true);
+          }
+        return;
+      }
+    }
+  });
+  const int64_t bad = bad_index.load();
+  HEARTH_CHECK(!bad_seen.load(), IndexError, "max_pool2d_backward: index ", bad, " is out of range for an input plane of ", H,
+               "x", W);
+  return true;
+}
+
 void max_pool2d_kernel(const KernelArgs& a) {
   const attrs::Pool& at = pool_attrs(a);
+  if (max_pool_try_blocked(a.inputs[0].unsafeGetTensorImpl(), a.outputs[0].unsafeGetTensorImpl(),
+                           a.outputs[1].defined() ? a.outputs[1].unsafeGetTensorImpl() : nullptr, at))
+    return;
   TensorImpl* in = strided_impl(a.inputs[0]);
   TensorImpl* out = strided_impl(a.outputs[0]);
   TensorImpl* ind = a.outputs[1].defined() ? strided_impl(a.outputs[1]) : nullptr;
@@ -227,6 +503,10 @@ void max_pool_backward(TensorImpl* go_t, TensorImpl* ind_t, TensorImpl* gi_t, co
 }
 
 void max_pool2d_backward_kernel(const KernelArgs& a) {
+  const auto* at = static_cast<const attrs::Pool*>(a.attrs);  // optional: the forward's geometry
+  if (max_pool_backward_try_blocked(a.inputs[0], a.inputs[1].unsafeGetTensorImpl(), a.outputs[0].unsafeGetTensorImpl(),
+                                    at))
+    return;
   TensorImpl* go = strided_impl(a.inputs[0]);
   TensorImpl* ind = strided_impl(a.inputs[1]);
   TensorImpl* gi = strided_impl(a.outputs[0]);

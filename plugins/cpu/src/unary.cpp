@@ -1,6 +1,11 @@
 // Unary elementwise kernels: neg abs exp log sqrt rsqrt relu sigmoid tanh gelu logical_not clamp, and
-// gelu_backward (two inputs, but gelu's attrs and constants).
+// gelu_backward (two inputs, but gelu's attrs and constants) and relu_backward (layout-aware).
 #include "elementwise.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include "onednn_layout.h"
 
 namespace hearth::cpu {
 namespace {
@@ -52,6 +57,72 @@ void relu_kernel(const KernelArgs& a) {
       // `x < 0 ? 0 : x` keeps NaN (PyTorch's relu is clamp_min(x, 0), which propagates NaN).
       unary_apply<scalar_t, scalar_t>(out0(a), in0(a), [](M x) -> M { return x < M(0) ? M(0) : x; });
     }
+  });
+}
+
+/// relu_backward(grad, result): grad where result > 0, else 0 (PyTorch's threshold_backward(g, y,
+/// 0): a NaN result passes the gradient). A result in a oneDNN layout (conv2d_relu's output) is
+/// read as it is; the gradient is brought into the same layout, and so is the output, which the
+/// next conv's backward then reads without a reorder (issue 4).
+void relu_mask(float* gi, const float* g, const float* y, int64_t n) {
+  parallel_for(n, kGrain, [gi, g, y](int64_t b, int64_t e) {
+    int64_t i = b;
+#if defined(__SSE2__)
+    // Branch-free: y <= 0 (false for NaN) clears the gradient. A branch per element mispredicts
+    // on half of a ReLU's outputs.
+    const __m128 zero = _mm_setzero_ps();
+    for (; i + 4 <= e; i += 4) {
+      const __m128 m = _mm_cmple_ps(_mm_loadu_ps(y + i), zero);
+      _mm_storeu_ps(gi + i, _mm_andnot_ps(m, _mm_loadu_ps(g + i)));
+    }
+#endif
+    for (; i < e; ++i) gi[i] = y[i] <= 0.0f ? 0.0f : g[i];
+  });
+}
+
+void relu_backward_kernel(const KernelArgs& a) {
+  HEARTH_CHECK(a.num_inputs == 2 && a.num_outputs == 1, ValueError, "relu_backward: expected (grad, result)");
+  TensorImpl* g = a.inputs[0].unsafeGetTensorImpl();
+  TensorImpl* y = a.inputs[1].unsafeGetTensorImpl();
+  TensorImpl* gi = a.outputs[0].unsafeGetTensorImpl();
+  HEARTH_CHECK(g->sizes() == y->sizes() && gi->sizes() == y->sizes(), ShapeError, "relu_backward: grad ", g->sizes(),
+               ", result ", y->sizes(), " and grad_input ", gi->sizes(), " must have one shape");
+  HEARTH_CHECK(g->dtype() == y->dtype() && gi->dtype() == y->dtype() && is_floating_point(y->dtype()), DTypeError,
+               "relu_backward: grad ", g->dtype(), ", result ", y->dtype(), " and grad_input ", gi->dtype(),
+               " must share one floating dtype");
+  if (y->numel() == 0) return;
+  namespace L = dnn_layout;
+  const L::OnednnLayout* ly = L::layout_of(y);
+  if (ly && y->dtype() == kFloat32 && !gi->opaque_layout()) {
+    const L::OnednnLayout* lg = L::layout_of(g);
+    const int64_t n = static_cast<int64_t>(ly->desc().get_size() / sizeof(float));
+    L::give_layout(gi, std::static_pointer_cast<const L::OnednnLayout>(y->opaque_layout()));
+    float* out = static_cast<float*>(gi->data());
+    const float* yp = static_cast<const float*>(y->data());
+    if (lg && lg->desc() == ly->desc()) {
+      relu_mask(out, static_cast<const float*>(g->data()), yp, n);
+      return;
+    }
+    // The gradient in another form: reorder it into the output first, then mask in place.
+    if (g->opaque_layout() && !lg) g->ensure_strided();
+    HEARTH_CHECK(lg || g->is_contiguous(), ValueError, "relu_backward: grad must be contiguous");
+    L::reorder(lg ? lg->desc() : L::plain_desc(g->sizes(), dnnl::memory::data_type::f32), g->data(), ly->desc(), out);
+    relu_mask(out, out, yp, n);
+    return;
+  }
+  g = strided_impl(a.inputs[0]);
+  y = strided_impl(a.inputs[1]);
+  gi = strided_impl(a.outputs[0]);
+  HEARTH_CHECK(g->is_contiguous() && y->is_contiguous() && gi->is_contiguous(), ValueError,
+               "relu_backward: operands must be contiguous (the op layer makes them so)");
+  HEARTH_CPU_DISPATCH_FLOATING(y->dtype(), "relu_backward", {
+    using M = opmath_t<scalar_t>;
+    const scalar_t* gp = data_as<const scalar_t>(g);
+    const scalar_t* yp = data_as<const scalar_t>(y);
+    scalar_t* op = data_as<scalar_t>(gi);
+    parallel_for(y->numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) op[i] = M(yp[i]) <= M(0) ? scalar_t(0.0f) : gp[i];
+    });
   });
 }
 
@@ -204,6 +275,7 @@ void register_unary(PluginRegistrar& r) {
   r.kernel("sqrt", "cpu", sqrt_kernel);
   r.kernel("rsqrt", "cpu", rsqrt_kernel);
   r.kernel("relu", "cpu", relu_kernel);
+  r.kernel("relu_backward", "cpu", relu_backward_kernel);
   r.kernel("sigmoid", "cpu", sigmoid_kernel);
   r.kernel("tanh", "cpu", tanh_kernel);
   r.kernel("gelu", "cpu", gelu_kernel);

@@ -61,6 +61,13 @@ namespace functional {
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {}, Int2 stride = 1,
               ConvPadding padding = 0, Int2 dilation = 1, int64_t groups = 1);
 
+/// relu(conv2d(...)) in one pass: the same values and gradients as the two ops (the gradient is
+/// masked where the output is <= 0, as PyTorch's relu backward), one kernel (a oneDNN post-op for
+/// float32) and one autograd node (Conv2dReluBackward). Sequential uses it for a Conv2d directly
+/// followed by a ReLU.
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = {}, Int2 stride = 1,
+                   ConvPadding padding = 0, Int2 dilation = 1, int64_t groups = 1);
+
 /// Transposed convolution (the gradient of conv2d with respect to its input). weight
 /// [C_in, C_out/groups, kH, kW] as PyTorch stores it; output H = (H_in-1)*stride - 2*padding +
 /// dilation*(kH-1) + output_padding + 1, where output_padding < stride or < dilation.
@@ -98,6 +105,9 @@ class Conv2d : public Module {
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
+  /// relu(forward(input)) as one fused op (functional::conv2d_relu); what Sequential calls for
+  /// a Conv2d followed by a ReLU when neither has forward hooks.
+  Tensor forward_relu(const Tensor& input);
   /// thop's count: in_channels / groups * kH * kW per output element (bias not counted).
   int64_t mult_adds(const Tensor& input, const Tensor& output) const override;
   std::string kernel_repr() const override { return kernel_size.str_x(); }
