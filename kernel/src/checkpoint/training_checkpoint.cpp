@@ -16,7 +16,8 @@ namespace detail {
 nn::LoadStateDictResult load_module_from(TensorFileReader& reader, const std::string& path, const std::string& prefix,
                                          nn::Module& module, bool strict);
 Tensor read_host(TensorFileReader& reader, size_t i);
-void save_tensors(const std::string& path, const TensorList& state, std::map<std::string, std::string> metadata);
+void save_tensors(const TensorFileFormat& fmt, const std::string& path, const TensorList& state,
+                  std::map<std::string, std::string> metadata);
 }  // namespace detail
 
 namespace {
@@ -140,7 +141,7 @@ void save_training_checkpoint(const std::string& path, const TrainingState& stat
     throw ValueError("save_training_checkpoint '" + path + "': state.extra must hold UTF-8 strings: " + e.what());
   }
   for (const auto& [k, t] : state.extra_tensors) tensors.emplace_back(kExtraPrefix + k, t);
-  detail::save_tensors(path, tensors, std::move(md));
+  detail::save_tensors(tensor_file_format_for_writing(path), path, tensors, std::move(md));
 }
 
 std::string load_training_checkpoint(const std::string& path_or_dir, TrainingState& state,

@@ -1,6 +1,7 @@
 // State-dict files of any format: the format registry (safetensors built in, others from plugins
-// such as hearth-hdf5), save_state_dict, load_tensors with map_location, and loading straight into
-// a module's parameters through host staging buffers (SEED E4, E6; docs/checkpoints.md).
+// such as hearth-hdf5), save_state_dict, save_safetensors / load_safetensors, load_tensors with
+// map_location, and loading straight into a module's parameters through host staging buffers
+// (SEED E4, E6; docs/checkpoints.md).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -383,16 +384,17 @@ Tensor read_to(TensorFileReader& reader, size_t i, Device dev) {
   return t;
 }
 
-/// Saves named tensors (any devices) with metadata, recording devices (shared with checkpoints).
-void save_tensors(const std::string& path, const TensorList& state, std::map<std::string, std::string> metadata) {
-  const TensorFileFormat& fmt = tensor_file_format_for_writing(path);
+/// Saves named tensors (any devices) with metadata in `fmt`, recording devices (shared with
+/// checkpoints and save_safetensors).
+void save_tensors(const TensorFileFormat& fmt, const std::string& path, const TensorList& state,
+                  std::map<std::string, std::string> metadata) {
   nlohmann::json devices = nlohmann::json::object();
   TensorList host;
   host.reserve(state.size());
   std::set<std::string> names;
   for (const auto& [name, t] : state) {
-    HEARTH_CHECK(t.defined(), ValueError, "save_state_dict '", path, "': tensor '", name, "' is undefined");
-    HEARTH_CHECK(names.insert(name).second, ValueError, "save_state_dict '", path, "': duplicate key '", name, "'");
+    HEARTH_CHECK(t.defined(), ValueError, "saving '", path, "': tensor '", name, "' is undefined");
+    HEARTH_CHECK(names.insert(name).second, FormatError, "saving '", path, "': duplicate key '", name, "'");
     devices[name] = t.device().str();
     host.emplace_back(name, host_image(t));
   }
@@ -406,27 +408,44 @@ std::map<std::string, std::string> saved_devices_of(const std::string& path, con
 
 }  // namespace detail
 
-void save_state_dict(const std::string& path, const TensorList& state, const std::map<std::string, std::string>& metadata) {
-  detail::save_tensors(path, state, metadata);
-}
+namespace {
 
-void save_state_dict(const std::string& path, const nn::Module& module, const std::map<std::string, std::string>& metadata) {
-  detail::save_tensors(path, module.state_dict(), metadata);
-}
-
-SafetensorsContents load_tensors(const std::string& path, const MapLocation& map_location) {
-  auto reader = open_tensor_file(path);
+/// Every tensor of an open file onto the device `map_location` picks for it.
+SafetensorsContents read_all(TensorFileReader& reader, const std::string& path, const MapLocation& map_location) {
   SafetensorsContents out;
-  out.metadata = reader->metadata();
+  out.metadata = reader.metadata();
   out.saved_devices = saved_devices(path, out.metadata);
-  const auto& entries = reader->entries();
+  const auto& entries = reader.entries();
   for (size_t i = 0; i < entries.size(); ++i) {
     auto it = out.saved_devices.find(entries[i].name);
     // A recorded device that does not exist here (cuda on this machine) is only information.
     const Device dev = map_location.resolve(entries[i].name, it == out.saved_devices.end() ? "" : it->second);
-    out.tensors.emplace_back(entries[i].name, detail::read_to(*reader, i, dev));
+    out.tensors.emplace_back(entries[i].name, detail::read_to(reader, i, dev));
   }
   return out;
+}
+
+}  // namespace
+
+void save_state_dict(const std::string& path, const TensorList& state, const std::map<std::string, std::string>& metadata) {
+  detail::save_tensors(tensor_file_format_for_writing(path), path, state, metadata);
+}
+
+void save_state_dict(const std::string& path, const nn::Module& module, const std::map<std::string, std::string>& metadata) {
+  save_state_dict(path, module.state_dict(), metadata);
+}
+
+void save_safetensors(const std::string& path, const TensorList& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  detail::save_tensors(builtin_safetensors(), path, tensors, metadata);
+}
+
+SafetensorsContents load_safetensors(const std::string& path, std::optional<Device> map_location) {
+  return read_all(*builtin_safetensors().open(path), path, map_location ? MapLocation(*map_location) : MapLocation());
+}
+
+SafetensorsContents load_tensors(const std::string& path, const MapLocation& map_location) {
+  return read_all(*open_tensor_file(path), path, map_location);
 }
 
 nn::LoadStateDictResult load_state_dict(const std::string& path, nn::Module& module, bool strict) {
