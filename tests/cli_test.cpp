@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "test_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -16,31 +18,11 @@ const std::string kBuildDir = HEARTH_BUILD_DIR;
 const std::string kHearth = kBuildDir + "/bin/hearth";
 const std::string kBadDir = kBuildDir + "/test-plugins/bad";
 
-struct RunResult {
-  int code;         // exit code; -1 if killed by a signal
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
+using hearth::test::RunResult;
 
 /// Runs `hearth ARGS` with an empty $HEARTH_PLUGIN_PATH, stderr captured apart from stdout.
-RunResult hearth(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("hearth_cli_test_" + std::to_string(::getpid()) + ".err");
-  const std::string cmd = "HEARTH_PLUGIN_PATH= '" + kHearth + "' " + args + " 2>'" + err_file.string() + "'";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return {-1, "", "popen failed"};
-  RunResult r{-1, "", ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int st = pclose(f);
-  // sh reports a signal-killed child as 128 + signal; both mean "died on a signal".
-  r.code = WIFEXITED(st) && WEXITSTATUS(st) < 128 ? WEXITSTATUS(st) : -1;
-  if (FILE* e = std::fopen(err_file.c_str(), "r")) {
-    while ((n = fread(buf, 1, sizeof buf, e)) > 0) r.err.append(buf, n);
-    std::fclose(e);
-  }
-  fs::remove(err_file);
-  return r;
+RunResult run_hearth(const std::string& args) {
+  return ::hearth::test::run_command("HEARTH_PLUGIN_PATH= '" + kHearth + "' " + args);
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -54,7 +36,7 @@ size_t lines(const std::string& s) {
 }  // namespace
 
 TEST(Cli, UnknownBackendExits1ListingAvailableBackends) {
-  RunResult r = hearth("bench --backend nosuch");
+  RunResult r = run_hearth("bench --backend nosuch");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(contains(r.err, "backend 'nosuch' is not available")) << r.err;
   EXPECT_TRUE(contains(r.err, "available backends: ")) << r.err;
@@ -66,22 +48,22 @@ TEST(Cli, MalformedCommandLinesExit2) {
   for (const char* args : {"bench --size", "bench --size abc", "bench --nosuchoption", "bench --op nosuchop",
                            "plugins --nosuchoption", "plugins extra-positional", "nosuchcmd", ""}) {
     SCOPED_TRACE(args);
-    RunResult r = hearth(args);
+    RunResult r = run_hearth(args);
     EXPECT_EQ(r.code, 2) << r.out << r.err;
     EXPECT_FALSE(r.err.empty());
   }
 }
 
 TEST(Cli, HelpAndVersionExit0) {
-  EXPECT_EQ(hearth("--help").code, 0);
-  EXPECT_EQ(hearth("plugins --help").code, 0);
-  RunResult v = hearth("--version");
+  EXPECT_EQ(run_hearth("--help").code, 0);
+  EXPECT_EQ(run_hearth("plugins --help").code, 0);
+  RunResult v = run_hearth("--version");
   EXPECT_EQ(v.code, 0);
   EXPECT_TRUE(contains(v.out, "hearth ")) << v.out;
 }
 
 TEST(Cli, PluginsJsonIsAnArrayOfRecords) {
-  RunResult r = hearth("plugins --json");
+  RunResult r = run_hearth("plugins --json");
   ASSERT_EQ(r.code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);  // nothing but the JSON on stdout
   ASSERT_TRUE(j.is_array());
@@ -103,7 +85,7 @@ TEST(Cli, PluginsJsonIsAnArrayOfRecords) {
 }
 
 TEST(Cli, PluginsWithBadDirListsErrorsAndExits0) {
-  RunResult r = hearth("plugins --plugin-dir '" + kBadDir + "'");
+  RunResult r = run_hearth("plugins --plugin-dir '" + kBadDir + "'");
   EXPECT_EQ(r.code, 0) << r.err;
   for (const char* f : {"notelf.so", "truncated.so", "no_entry.so", "wrong_abi_version.so", "wrong_abi_tag.so",
                         "throws.so", "dup_add_testdev.so", "twice_again.so", "missing_dep.so"})
@@ -112,7 +94,7 @@ TEST(Cli, PluginsWithBadDirListsErrorsAndExits0) {
   EXPECT_TRUE(contains(r.out, "hearth-testdev.so\n  status:  loaded")) << r.out;
   EXPECT_TRUE(contains(r.out, "discovery took ")) << r.out;
 
-  RunResult j = hearth("plugins --json --plugin-dir '" + kBadDir + "'");
+  RunResult j = run_hearth("plugins --json --plugin-dir '" + kBadDir + "'");
   ASSERT_EQ(j.code, 0) << j.err;
   int errors = 0;
   for (const auto& o : nlohmann::json::parse(j.out))
@@ -124,7 +106,7 @@ TEST(Cli, PluginsWithBadDirListsErrorsAndExits0) {
 }
 
 TEST(Cli, MissingPluginDirIsReportedNotFatal) {
-  RunResult r = hearth("plugins --plugin-dir /nonexistent/hearth-plugins");
+  RunResult r = run_hearth("plugins --plugin-dir /nonexistent/hearth-plugins");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "/nonexistent/hearth-plugins\n  status:  error (")) << r.out;
 }
@@ -133,7 +115,7 @@ TEST(Cli, BenchRunsOnAvailableBackends) {
   // Strict --backend: these must run, not fall back (both need hearth-cpu for random fill).
   for (const char* backend : {"cpu", "testdev"}) {
     SCOPED_TRACE(backend);
-    RunResult r = hearth(std::string("bench --op add --size 1000 --iters 2 --backend ") + backend);
+    RunResult r = run_hearth(std::string("bench --op add --size 1000 --iters 2 --backend ") + backend);
     EXPECT_EQ(r.code, 0) << r.out << r.err;
     EXPECT_TRUE(contains(r.out, std::string("on ") + backend)) << r.out;
   }

@@ -26,40 +26,13 @@ namespace {
 
 const std::string kHearth = std::string(HEARTH_BUILD_DIR) + "/bin/hearth";
 
-struct RunResult {
-  int code;
-  std::string out, err;
-};
+using hearth::test::RunResult;
+using hearth::test::TempDir;
 
 /// Runs `hearth ARGS` (default plugin directory only), capturing stdout and stderr apart.
 RunResult run_hearth(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("hearth_cli_train_" + std::to_string(::getpid()) + ".err");
-  const std::string cmd = "HEARTH_PLUGIN_PATH= '" + kHearth + "' " + args + " 2>'" + err_file.string() + "'";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return {-1, "", "popen failed"};
-  RunResult r{-1, "", ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  const int st = pclose(f);
-  r.code = WIFEXITED(st) && WEXITSTATUS(st) < 128 ? WEXITSTATUS(st) : (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-  std::ifstream e(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  fs::remove(err_file);
-  return r;
+  return ::hearth::test::run_command("HEARTH_PLUGIN_PATH= '" + kHearth + "' " + args);
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / ("hearth_cli_train_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& leaf) const { return (path / leaf).string(); }
-};
 
 json read_json(const std::string& path) {
   std::ifstream f(path);

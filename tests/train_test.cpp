@@ -27,21 +27,7 @@ using hearth::test::message_of;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("hearth_train_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter()++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-  std::string str(const std::string& leaf = "") const { return leaf.empty() ? path.string() : (path / leaf).string(); }
-};
+using hearth::test::TempDir;
 
 /// A small, learnable 10-class problem in Fashion-MNIST's shape: class c lights up row band c.
 std::shared_ptr<data::TensorDataset> synthetic(int64_t n, uint64_t seed) {
