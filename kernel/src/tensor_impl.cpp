@@ -106,6 +106,7 @@ void TensorImpl::set_opaque_layout(std::shared_ptr<const OpaqueLayout> layout) {
                InternalError, "set_opaque_layout(", layout->name(), "): the tensor of shape ", sizes_,
                " must be contiguous at offset 0 in a fresh storage of its own of at least ",
                layout->nbytes(sizes_, dtype_), " bytes (has ", st.nbytes(), ")");
+  st.layout_data_ = st.data_.load(std::memory_order_relaxed);
   st.layout_ = std::move(layout);
 }
 

@@ -467,7 +467,7 @@ void run_plan(const Plan& p, const std::array<TensorImpl*, kMaxOperands>& ts, bo
     if (op.output) {
       if (keep_blocked && op.layout) {
         dnn_layout::give_layout(ti, op.layout);
-        args.emplace(op.arg, memory(op.prim, e, ti->data()));
+        args.emplace(op.arg, memory(op.prim, e, ti->opaque_data()));
         continue;
       }
       memory user(op.user, e, ti->data());
@@ -481,11 +481,12 @@ void run_plan(const Plan& p, const std::array<TensorImpl*, kMaxOperands>& ts, bo
       continue;
     }
     if (const dnn_layout::OnednnLayout* l = layout_of(ti)) {
+      // opaque_data(), not data(): another thread may convert ti meanwhile (tensor_impl.h).
       if (l->desc() == op.prim) {
-        args.emplace(op.arg, memory(op.prim, e, ti->data()));
+        args.emplace(op.arg, memory(op.prim, e, ti->opaque_data()));
       } else {  // another primitive's layout: reorder straight from it
         void* buf = t.operand[i].get(op.prim.get_size());
-        dnn_layout::reorder(l->desc(), ti->data(), op.prim, buf);
+        dnn_layout::reorder(l->desc(), ti->opaque_data(), op.prim, buf);
         args.emplace(op.arg, memory(op.prim, e, buf));
       }
       continue;
@@ -578,7 +579,7 @@ void relu_inplace(T* y, int64_t n) {
 bool all_finite_f32(TensorImpl* t) {
   const auto* l = layout_of(t);
   const int64_t n = l ? static_cast<int64_t>(l->desc().get_size() / sizeof(float)) : t->numel();
-  const float* p = static_cast<const float*>(t->data());
+  const float* p = static_cast<const float*>(l ? t->opaque_data() : t->data());
   std::atomic<bool> ok{true};
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
     // x - x is 0 for finite x and NaN otherwise, and a sum of those is NaN iff one is: two
@@ -609,7 +610,7 @@ bool all_finite_f32(TensorImpl* t) {
 void relu_memory_f32(TensorImpl* t) {
   const auto* l = layout_of(t);
   const int64_t n = l ? static_cast<int64_t>(l->desc().get_size() / sizeof(float)) : t->numel();
-  float* p = static_cast<float*>(t->data());
+  float* p = static_cast<float*>(l ? t->opaque_data() : t->data());
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) p[i] = p[i] < 0.0f ? 0.0f : p[i];
   });

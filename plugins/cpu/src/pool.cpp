@@ -352,9 +352,10 @@ bool max_pool_try_blocked(TensorImpl* in, TensorImpl* out, TensorImpl* ind, cons
   if (ind) L::give_layout(ind, L::blocked_nchw(N, C, g.OH, g.OW, dnnl::memory::data_type::s32, B));
   if (out->numel() == 0) return true;
   const int64_t P = N * ((C + B - 1) / B);
-  const float* x = static_cast<const float*>(in->data());
-  float* y = static_cast<float*>(out->data());
-  int32_t* id = ind ? static_cast<int32_t*>(ind->data()) : nullptr;
+  // opaque_data(), not data(): another thread may convert `in` meanwhile (tensor_impl.h).
+  const float* x = static_cast<const float*>(in->opaque_data());
+  float* y = static_cast<float*>(out->opaque_data());
+  int32_t* id = ind ? static_cast<int32_t*>(ind->opaque_data()) : nullptr;
 #if defined(HEARTH_POOL_AVX512)
   if (B == 16 && have_avx512()) {
     parallel_for(P, plane_grain(g.H * g.W * B),
@@ -399,9 +400,10 @@ bool max_pool_backward_try_blocked(const Tensor& go_t, TensorImpl* ind, TensorIm
 #else
   const bool use_tiled = false;
 #endif
-  const float* g = static_cast<const float*>(go->data());
-  const int32_t* ip = static_cast<const int32_t*>(ind->data());
-  float* out = static_cast<float*>(gi->data());
+  // opaque_data() for the blocked operands: another thread may convert them meanwhile.
+  const float* g = static_cast<const float*>(lg ? go->opaque_data() : go->data());
+  const int32_t* ip = static_cast<const int32_t*>(ind->opaque_data());
+  float* out = static_cast<float*>(gi->opaque_data());
   const bool blocked_go = lg != nullptr;
   std::atomic<bool> bad_seen{false};
   std::atomic<int64_t> bad_index{0};

@@ -97,16 +97,18 @@ void relu_backward_kernel(const KernelArgs& a) {
     const L::OnednnLayout* lg = L::layout_of(g);
     const int64_t n = static_cast<int64_t>(ly->desc().get_size() / sizeof(float));
     L::give_layout(gi, std::static_pointer_cast<const L::OnednnLayout>(y->opaque_layout()));
-    float* out = static_cast<float*>(gi->data());
-    const float* yp = static_cast<const float*>(y->data());
+    // opaque_data(), not data(): another thread may convert y or g meanwhile (tensor_impl.h).
+    float* out = static_cast<float*>(gi->opaque_data());
+    const float* yp = static_cast<const float*>(y->opaque_data());
     if (lg && lg->desc() == ly->desc()) {
-      relu_mask(out, static_cast<const float*>(g->data()), yp, n);
+      relu_mask(out, static_cast<const float*>(g->opaque_data()), yp, n);
       return;
     }
     // The gradient in another form: reorder it into the output first, then mask in place.
     if (g->opaque_layout() && !lg) g->ensure_strided();
     HEARTH_CHECK(lg || g->is_contiguous(), ValueError, "relu_backward: grad must be contiguous");
-    L::reorder(lg ? lg->desc() : L::plain_desc(g->sizes(), dnnl::memory::data_type::f32), g->data(), ly->desc(), out);
+    L::reorder(lg ? lg->desc() : L::plain_desc(g->sizes(), dnnl::memory::data_type::f32),
+               lg ? g->opaque_data() : g->data(), ly->desc(), out);
     relu_mask(out, out, yp, n);
     return;
   }

@@ -47,6 +47,9 @@ class StorageImpl : public detail::RefCounted {
   std::shared_ptr<const OpaqueLayout> layout_;
   std::atomic<bool> converted_{false};
   void* retired_ = nullptr;
+  // The opaque bytes (data_ when the layout was set): fixed for the storage's life, so a kernel
+  // that saw the layout reads them even while another thread converts.
+  void* layout_data_ = nullptr;
   std::atomic<void*> data_{nullptr};
   size_t nbytes_ = 0;
   Device device_;
@@ -102,6 +105,10 @@ class TensorImpl : public detail::RefCounted {
       return no_layout();
     return st.layout_;
   }
+  /// The elements in the opaque layout, for the backend that owns it. Read this, not data(),
+  /// after opaque_layout() returned non-null: a conversion by another thread in between
+  /// repoints data() at the strided copy, while these bytes stay unchanged until the storage dies.
+  void* opaque_data() const { return storage_->layout_data_; }
   /// Marks the storage as holding this tensor's elements in `layout`. Only for a tensor with
   /// contiguous geometry that covers a storage of at least layout->nbytes() bytes (a kernel's
   /// fresh output); every TensorImpl on that storage must have this geometry.
