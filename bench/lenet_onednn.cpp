@@ -2,14 +2,19 @@
 // primitives, each in the layout oneDNN prefers (format_tag::any), ReLU fused into the convs and
 // fc1 as post-ops, max pool with its workspace, one reorder to plain before the flatten (and back
 // for its gradient). Each primitive runs in step order and is timed alone; the sum of their best
-// times is the "sum of oneDNN's per-layer times" issue 4 compares a step against.
+// times is the "sum of oneDNN's per-layer times" issue 4 compares a step against. Each conv uses
+// the algorithm the CPU plugin picks for it (conv.cpp): Winograd for a 3x3 conv with channels in
+// multiples of 16 where oneDNN has it (conv2 on AVX-512), direct otherwise or with
+// HEARTH_CPU_CONV_ALGO=direct.
 #include "lenet_onednn.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -30,6 +35,25 @@ void fill(memory& m) {
   float* p = static_cast<float*>(m.get_data_handle());
   const size_t n = m.get_desc().get_size() / sizeof(float);
   for (size_t i = 0; i < n; ++i) p[i] = static_cast<float>((i * 7919) % 13) * 0.05f - 0.3f;
+}
+
+/// The CPU plugin's choice for a 3x3, stride-1, padding-1 conv of C -> O channels (conv.cpp).
+algorithm conv_algorithm(const engine& eng, prop_kind pk, const primitive_attr& attr, const memory::desc& src,
+                         int64_t N, int64_t C, int64_t O, int64_t H) {
+  const char* env = std::getenv("HEARTH_CPU_CONV_ALGO");
+  if ((env && std::string_view(env) == "direct") || C % 16 != 0 || O % 16 != 0) return algorithm::convolution_direct;
+  try {
+    const memory::dims st{1, 1}, pad{1, 1};
+    convolution_forward::primitive_desc pd(
+        convolution_forward::desc(pk, algorithm::convolution_winograd, src,
+                                  memory::desc({O, C, 3, 3}, dt::f32, tag::any), memory::desc({O}, dt::f32, tag::a),
+                                  memory::desc({N, O, H, H}, dt::f32, tag::any), st, pad, pad),
+        attr, eng);
+    return std::string_view(pd.impl_info_str()).substr(0, 3) == "ref" ? algorithm::convolution_direct
+                                                                       : algorithm::convolution_winograd;
+  } catch (const error&) {
+    return algorithm::convolution_direct;
+  }
 }
 
 }  // namespace
@@ -59,13 +83,15 @@ std::vector<LayerTime> onednn_lenet(int64_t N, int iters, bool training) {
     convolution_forward::primitive_desc fwd;
     pooling_forward::primitive_desc pool;
     memory src, wei, bias, dst, pdst, ws;
+    algorithm alg = algorithm::convolution_direct;
   };
   auto conv_pool = [&](const char* name, int64_t C, int64_t O, int64_t H, const memory::desc* src_in,
                        const memory* src_mem) {
     ConvPool cp;
     const memory::desc src = src_in ? *src_in : memory::desc({N, C, H, H}, dt::f32, tag::any);
+    cp.alg = conv_algorithm(eng, pk, relu_attr, src, N, C, O, H);
     cp.fwd = convolution_forward::primitive_desc(
-        convolution_forward::desc(pk, algorithm::convolution_direct, src,
+        convolution_forward::desc(pk, cp.alg, src,
                                   memory::desc({O, C, 3, 3}, dt::f32, tag::any), memory::desc({O}, dt::f32, tag::a),
                                   memory::desc({N, O, H, H}, dt::f32, tag::any), st, pad, pad),
         relu_attr, eng);
@@ -73,7 +99,7 @@ std::vector<LayerTime> onednn_lenet(int64_t N, int iters, bool training) {
     cp.wei = mem(cp.fwd.weights_desc());
     cp.bias = mem(memory::desc({O}, dt::f32, tag::a));
     cp.dst = mem(cp.fwd.dst_desc());
-    layers.push_back({std::string(name) + " fwd (+relu)",
+    layers.push_back({std::string(name) + (cp.alg == algorithm::convolution_winograd ? " wino" : "") + " fwd (+relu)",
                       exec(convolution_forward(cp.fwd), {{DNNL_ARG_SRC, cp.src},
                                                          {DNNL_ARG_WEIGHTS, cp.wei},
                                                          {DNNL_ARG_BIAS, cp.bias},
@@ -170,25 +196,26 @@ std::vector<LayerTime> onednn_lenet(int64_t N, int iters, bool training) {
       memory gsrc;
       if (data) {
         convolution_backward_data::primitive_desc bd(
-            convolution_backward_data::desc(algorithm::convolution_direct, memory::desc({N, C, H, H}, dt::f32, tag::any),
+            convolution_backward_data::desc(cp.alg, memory::desc({N, C, H, H}, dt::f32, tag::any),
                                             wei, dst, st, pad, pad),
             eng, cp.fwd);
         gsrc = mem(bd.diff_src_desc());
         memory w = bd.weights_desc() == cp.fwd.weights_desc() ? cp.wei : mem(bd.weights_desc());
         memory gy = bd.diff_dst_desc() == gmask.get_desc() ? gmask : mem(bd.diff_dst_desc());
-        layers.push_back({std::string(name) + " bwd-data",
+        layers.push_back({std::string(name) + (cp.alg == algorithm::convolution_winograd ? " wino" : "") + " bwd-data",
                           exec(convolution_backward_data(bd), {{DNNL_ARG_DIFF_DST, gy},
                                                                {DNNL_ARG_WEIGHTS, w},
                                                                {DNNL_ARG_DIFF_SRC, gsrc}}),
                           true});
       }
       convolution_backward_weights::primitive_desc bw(
-          convolution_backward_weights::desc(algorithm::convolution_direct, src, wei,
+          convolution_backward_weights::desc(cp.alg, src, wei,
                                              memory::desc({O}, dt::f32, tag::a), dst, st, pad, pad),
           eng, cp.fwd);
       memory gw = mem(bw.diff_weights_desc()), gb = mem(memory::desc({O}, dt::f32, tag::a));
       memory gy = bw.diff_dst_desc() == gmask.get_desc() ? gmask : mem(bw.diff_dst_desc());
-      layers.push_back({std::string(name) + " bwd-weights (+bias)",
+      layers.push_back({std::string(name) + (cp.alg == algorithm::convolution_winograd ? " wino" : "") +
+                            " bwd-weights (+bias)",
                         exec(convolution_backward_weights(bw), {{DNNL_ARG_SRC, cp.src},
                                                                 {DNNL_ARG_DIFF_DST, gy},
                                                                 {DNNL_ARG_DIFF_WEIGHTS, gw},

@@ -18,9 +18,13 @@
 #include "hearth/nn.h"
 #include "hearth/optim.h"
 #include "hearth/serialize.h"
+#include "test_util.h"
 
 using namespace hearth;
 using autograd::tensor_list;
+using test::contains;
+using test::RunResult;
+using test::run_command;
 namespace F = hearth::nn::functional;
 
 namespace {
@@ -370,4 +374,50 @@ TEST(BlockedLayout, ConcurrentFirstReadsOfOneBlockedTensor) {
     for (auto& th : ts) th.join();
     for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[static_cast<size_t>(t)], 0) << "round " << round << " thread " << t;
   }
+}
+
+/// lenet's conv2 geometry (32 -> 64 channels, 3x3, stride 1, padding 1), where the CPU plugin
+/// picks oneDNN's Winograd kernel when the CPU has one: float32 forward and both gradients
+/// against float64 (the exact reference loop), relative to each result's scale.
+TEST(ConvAlgo, ThreeByThreeConvolutionMatchesFloat64) {
+  manual_seed(31);
+  const Tensor x64 = randn({4, 32, 14, 14}).to(kFloat64), w64 = (randn({64, 32, 3, 3}) * 0.1).to(kFloat64),
+               b64 = (randn({64}) * 0.1).to(kFloat64), g64 = randn({4, 64, 14, 14}).to(kFloat64);
+  auto run = [&](ScalarType dt, bool relu) {
+    Tensor x = x64.to(dt).detach().requires_grad_(), w = w64.to(dt).detach().requires_grad_(),
+           b = b64.to(dt).detach().requires_grad_();
+    Tensor y = relu ? F::conv2d_relu(x, w, b, 1, 1) : F::conv2d(x, w, b, 1, 1);
+    y.backward(g64.to(dt));
+    return std::vector<Tensor>{plain(y), x.grad(), w.grad(), b.grad()};
+  };
+  for (bool relu : {false, true}) {
+    const auto want = run(kFloat64, relu), got = run(kFloat32, relu);
+    const char* names[] = {"output", "grad input", "grad weight", "grad bias"};
+    for (size_t i = 0; i < want.size(); ++i) {
+      const double scale = want[i].abs().max().item<double>();
+      ASSERT_GT(scale, 0.0) << names[i];
+      // Here the direct kernels land within 4e-7 to 1.2e-6 of the scale, Winograd within 4e-7 to 1.6e-6.
+      EXPECT_LE(max_abs_diff(got[i], want[i]) / scale, 1e-5) << names[i] << (relu ? " (fused relu)" : "");
+    }
+  }
+}
+
+/// Which kernel oneDNN ran, from its verbose log: this test binary reruns the test above in a
+/// child with ONEDNN_VERBOSE=1. Winograd where the CPU has AVX-512 (oneDNN's jit_wino_4x3 needs
+/// it), never with HEARTH_CPU_CONV_ALGO=direct.
+TEST(ConvAlgo, WinogradWhereTheCpuHasItAndDirectOnRequest) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string child =
+      "'" + self + "' --gtest_filter=ConvAlgo.ThreeByThreeConvolutionMatchesFloat64 --gtest_brief=1";
+  const RunResult dflt = run_command("ONEDNN_VERBOSE=1 " + child);
+  ASSERT_EQ(dflt.code, 0) << dflt.out << dflt.err;
+  ASSERT_TRUE(contains(dflt.out, "onednn_verbose,exec,cpu,convolution")) << dflt.out;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  EXPECT_EQ(contains(dflt.out, "jit_wino_4x3"), avx512) << dflt.out;
+  const RunResult direct = run_command("ONEDNN_VERBOSE=1 HEARTH_CPU_CONV_ALGO=direct " + child);
+  ASSERT_EQ(direct.code, 0) << direct.out << direct.err;
+  ASSERT_TRUE(contains(direct.out, "onednn_verbose,exec,cpu,convolution")) << direct.out;
+  EXPECT_FALSE(contains(direct.out, "wino")) << direct.out;
 }
