@@ -486,6 +486,22 @@ TEST(Autograd, BackwardOnTestdev) {
   EXPECT_TRUE(allclose(a.grad(), tensor({3.f, 3.f})));
 }
 
+TEST(Autograd, ReluBackwardOnTestdevMatchesCpu) {
+  // relu's backward is one kernel (relu_backward), so it runs on any device that has it.
+  load_plugins();
+  const Tensor xh = tensor({1.5f, -2.f, 0.f, 3.f, -0.5f});
+  const Tensor gh = tensor({1.f, 2.f, 3.f, 4.f, 5.f});
+  Tensor x = xh.to(Device("testdev")).requires_grad_();
+  x.relu().backward(gh.to(Device("testdev")));
+  ASSERT_EQ(x.grad().device(), Device("testdev"));
+  EXPECT_TRUE(equal(x.grad().cpu(), tensor({1.f, 0.f, 0.f, 4.f, 0.f})));
+  // Second order through relu's backward: d/dg of (relu'(x) * g) is the same mask.
+  Tensor xc = xh.detach().requires_grad_(), g = gh.detach().requires_grad_();
+  Tensor gx = autograd::grad({xc.relu()}, {xc}, {g}, std::nullopt, /*create_graph=*/true)[0];
+  gx.sum().backward();
+  EXPECT_TRUE(equal(g.grad(), tensor({1.f, 0.f, 0.f, 1.f, 0.f})));
+}
+
 // ---- graph pictures (SEED A2) ----
 
 TEST(Autograd, ToDotRendersWithGraphviz) {  // SEED A2

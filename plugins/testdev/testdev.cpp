@@ -125,7 +125,7 @@ void write_back(const Tensor& host, const Tensor& dev) {
 // Ops testdev implements; the rest raise "no kernel for testdev", which tests rely on.
 constexpr const char* kOps[] = {"copy_", "fill_", "range_fill_", "uniform_", "normal_", "add", "sub",
                                 "mul",   "div",   "neg",         "relu",     "sum",     "mean", "amax",
-                                "gemm",  "eq"};
+                                "gemm",  "eq",    "relu_backward"};
 constexpr int kNumOps = sizeof(kOps) / sizeof(kOps[0]);
 
 void forward(int which, const KernelArgs& a) {

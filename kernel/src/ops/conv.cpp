@@ -36,7 +36,7 @@ Tensor conv_backward_input(const Tensor& gy, const Tensor& w, const HW& in_hw, c
                            const Tensor& bias = {});
 std::pair<Tensor, Tensor> conv_backward_weight(const Tensor& gy, const Tensor& x, const HW& kernel_hw,
                                                const attrs::Conv& at, bool with_bias);
-Tensor relu_backward(const Tensor& g, const Tensor& y);
+using ops::relu_backward;
 
 /// The gradients of y = x (*) w + b for the inputs that need one.
 void conv_input_grads(const autograd::Node& n, const Tensor& gy, const Tensor& x, const Tensor& w, const HW& x_hw,
@@ -207,7 +207,9 @@ Tensor conv_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, cons
   return y;
 }
 
-Tensor relu_backward(const Tensor& g, const Tensor& y) {
+}  // namespace
+
+Tensor ops::relu_backward(const Tensor& g, const Tensor& y) {
   static const OpHandle op = find_op("relu_backward");
   const bool rec = autograd::any_requires_grad({&g});
   Tensor gi;
@@ -224,6 +226,8 @@ Tensor relu_backward(const Tensor& g, const Tensor& y) {
   }
   return gi;
 }
+
+namespace {
 
 Tensor conv_backward_input(const Tensor& gy, const Tensor& w, const HW& in_hw, const attrs::Conv& at,
                            const Tensor& bias) {

@@ -156,8 +156,9 @@ class UnaryBackward final : public SavingNode<2> {
 Tensor sign_of(const Tensor& x, ScalarType dt) { return x.gt(Scalar(0)).to(dt) - x.lt(Scalar(0)).to(dt); }
 
 /// PyTorch's threshold_backward(g, relu(x), 0): zero where the result is <= 0, else g (also for
-/// an infinite g, and for a NaN result).
-Tensor relu_grad(const Tensor& g, const Tensor& y) { return where(y.le(Scalar(0)), zeros({}, g.options()), g); }
+/// an infinite g, and for a NaN result). One kernel (it also reads oneDNN's blocked layouts),
+/// not a comparison and a broadcasting where.
+Tensor relu_grad(const Tensor& g, const Tensor& y) { return ops::relu_backward(g, y); }
 
 /// Records a one-input op. save_x / save_y: which of input and result the formula reads.
 void record_unary(const char* name, UnaryBackward::Formula f, const Tensor& x, const Tensor& y, bool save_x,

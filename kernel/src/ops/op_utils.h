@@ -41,4 +41,8 @@ inline OpHandle op_handle(const char* name) { return find_op(name); }
 /// "[2, 3] float32 on cpu" for messages.
 std::string describe(const Tensor& t);
 
+/// grad where result > 0, else 0 (PyTorch's threshold_backward(g, y, 0), so NaN results pass g):
+/// the backward of relu and of the fused conv2d_relu, itself differentiable in g (conv.cpp).
+Tensor relu_backward(const Tensor& g, const Tensor& y);
+
 }  // namespace hearth::ops
