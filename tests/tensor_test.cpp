@@ -521,3 +521,32 @@ TEST(Memory, HostCachingAllocatorReusesLargeBlocks) {  // SEED F3
   empty_cache(cpu);
   EXPECT_EQ(memory_stats(cpu).reserved, memory_stats(cpu).allocated);
 }
+
+TEST(Memory, HostCacheServesASmallerRequestFromABiggerBlockUpToTwiceItsSize) {  // SEED F3
+  // A freed batch-1000 activation serves the next, smaller one (no fresh page faults); a block
+  // more than twice the request stays for a better fit. The bigger block is accounted whole,
+  // and goes back to the cache whole.
+  const Device cpu(kCPUType);
+  empty_cache(cpu);
+  const MemoryStats before = memory_stats(cpu);
+  constexpr size_t MiB = size_t{1} << 20;
+  void* block;
+  {
+    Tensor big = empty({static_cast<int64_t>(8 * MiB)}, kUInt8);
+    block = big.data_ptr();
+  }
+  {
+    Tensor tiny = empty({static_cast<int64_t>(2 * MiB)}, kUInt8);  // 8 MiB > 2 x 2 MiB: not this block
+    EXPECT_NE(tiny.data_ptr(), block);
+    Tensor half = empty({static_cast<int64_t>(5 * MiB)}, kUInt8);  // rounded to 6 MiB: 8 <= 12, reused
+    EXPECT_EQ(half.data_ptr(), block);
+    EXPECT_EQ(memory_stats(cpu).allocated, before.allocated + 8 * MiB + 2 * MiB);
+  }
+  EXPECT_EQ(memory_stats(cpu).allocated, before.allocated);
+  Tensor exact = empty({static_cast<int64_t>(8 * MiB)}, kUInt8);  // the 8 MiB block is cached again
+  EXPECT_EQ(exact.data_ptr(), block);
+  exact = Tensor();
+  empty_cache(cpu);
+  EXPECT_EQ(memory_stats(cpu).reserved, memory_stats(cpu).allocated);
+  EXPECT_EQ(memory_stats(cpu).allocated, before.allocated);
+}
