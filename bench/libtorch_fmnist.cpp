@@ -43,7 +43,7 @@ torch::Tensor labels(const std::string& path) {
 
 int main(int argc, char** argv) {
   std::string model_name = "lenet", dir = "/usr/share/datasets/fashion-mnist";
-  int epochs = 1, threads = 2, batch = 64;
+  int epochs = 1, threads = 2, batch = 64, seed = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model_name = v;
@@ -51,13 +51,15 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = std::atoi(v.c_str());
     else if (k == "--batch") batch = std::atoi(v.c_str());
     else if (k == "--data") dir = v;
+    else if (k == "--seed") seed = std::atoi(v.c_str());
     else {
-      std::fprintf(stderr, "usage: %s [--model mlp|lenet] [--epochs N] [--threads N] [--batch N] [--data DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model mlp|lenet] [--epochs N] [--threads N] [--batch N] [--data DIR] [--seed N]\n",
+                   argv[0]);
       return 2;
     }
   }
   torch::set_num_threads(threads);
-  torch::manual_seed(0);
+  torch::manual_seed(seed);
   auto xtr = images(dir + "/train-images-idx3-ubyte.gz"), ytr = labels(dir + "/train-labels-idx1-ubyte.gz");
   auto xte = images(dir + "/t10k-images-idx3-ubyte.gz"), yte = labels(dir + "/t10k-labels-idx1-ubyte.gz");
   namespace nn = torch::nn;
