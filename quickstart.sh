@@ -13,7 +13,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libgtest-dev libgmock-dev libbenchmark-dev
       libtorch-dev libopenblas0-openmp
       libhdf5-dev graphviz
-      libonnx-dev libonnx-testdata python3-onnx
+      libonnx-dev libonnx-testdata python3-onnx python3-h5py
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -550,3 +550,22 @@ TEST(Memory, HostCacheServesASmallerRequestFromABiggerBlockUpToTwiceItsSize) {  
   EXPECT_EQ(memory_stats(cpu).reserved, memory_stats(cpu).allocated);
   EXPECT_EQ(memory_stats(cpu).allocated, before.allocated);
 }
+
+TEST(Memory, HostCacheKeepsBlocksFrom256KiB) {  // SEED F3
+  // lenet's pool 2 output, its indices and the flatten are ~800 KB at batch 64: glibc trimmed
+  // and refaulted them every step, so blocks from 256 KiB up are cached too (whole pages).
+  const Device cpu(kCPUType);
+  empty_cache(cpu);
+  void* first;
+  {
+    Tensor t = empty({200 * 1024}, kFloat32);  // 800 KiB
+    first = t.data_ptr();
+  }
+  EXPECT_GE(memory_stats(cpu).reserved, memory_stats(cpu).allocated + 800 * 1024);
+  Tensor again = empty({200 * 1024}, kFloat32);
+  EXPECT_EQ(again.data_ptr(), first);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(again.data_ptr()) % 64, 0u);
+  again = Tensor();
+  empty_cache(cpu);
+  EXPECT_EQ(memory_stats(cpu).reserved, memory_stats(cpu).allocated);
+}

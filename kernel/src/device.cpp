@@ -18,12 +18,14 @@ namespace hearth {
 namespace {
 
 /// Host memory (SEED F3). Small blocks: 64-byte aligned (AVX-512 loads) from malloc. Blocks of
-/// 1 MiB and more: 2 MiB aligned and marked for transparent huge pages, rounded up to 2 MiB and
-/// cached on free, because glibc returns such blocks to the system and every fresh output then
-/// pays its page faults again (measured: ~30 ms per 64 MB; the last 5% of a 1024^3 matmul).
-/// The cache holds at most kCacheLimit bytes; empty_cache() returns it all.
+/// 256 KiB and more are cached on free, because glibc returns such blocks to the system and every
+/// fresh output then pays its page faults again (measured: ~30 ms per 64 MB, the last 5% of a
+/// 1024^3 matmul; ~750 faults per lenet step from its 800 KB pool/flatten tensors, 2-4% of the
+/// step). Blocks of 1 MiB and more are also 2 MiB aligned, rounded up to 2 MiB and marked for
+/// transparent huge pages. The cache holds at most kCacheLimit bytes; empty_cache() returns it all.
 class CpuDevice final : public DeviceInterface {
  public:
+  static constexpr size_t kCached = size_t{256} << 10;
   static constexpr size_t kLarge = size_t{1} << 20;
   static constexpr size_t kHuge = size_t{2} << 20;
   static constexpr size_t kCacheLimit = size_t{2} << 30;
@@ -32,13 +34,11 @@ class CpuDevice final : public DeviceInterface {
   void* allocate(size_t nbytes, int) override {
     size_t n = rounded(nbytes);
     void* p = nullptr;
-    if (n >= kLarge) {
-      p = take_cached(n);  // may be a bigger block: n becomes its size
-      if (!p) {
-        p = std::aligned_alloc(kHuge, n);
-        if (p) ::madvise(p, n, MADV_HUGEPAGE);  // a hint; fine if THP is off
-      }
-    } else {
+    if (n >= kCached) p = take_cached(n);  // may be a bigger block: n becomes its size
+    if (!p && n >= kLarge) {
+      p = std::aligned_alloc(kHuge, n);
+      if (p) ::madvise(p, n, MADV_HUGEPAGE);  // a hint; fine if THP is off
+    } else if (!p) {
       p = std::aligned_alloc(64, n);
     }
     HEARTH_CHECK(p != nullptr, ValueError, "cpu: out of memory allocating ", nbytes, " bytes");
@@ -49,9 +49,9 @@ class CpuDevice final : public DeviceInterface {
   }
   void deallocate(void* p, size_t nbytes, int) noexcept override {
     size_t n = rounded(nbytes);
-    if (n >= kLarge) n = block_size(p, n);
+    if (n >= kCached) n = block_size(p, n);
     allocated_.fetch_sub(n, std::memory_order_relaxed);
-    if (n >= kLarge && put_cached(p, n)) return;
+    if (n >= kCached && put_cached(p, n)) return;
     std::free(p);
   }
   void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
@@ -76,6 +76,7 @@ class CpuDevice final : public DeviceInterface {
  private:
   static size_t rounded(size_t nbytes) {
     if (nbytes >= kLarge) return (nbytes + kHuge - 1) & ~(kHuge - 1);
+    if (nbytes >= kCached) return (nbytes + 4095) & ~size_t{4095};  // whole pages: fewer cache sizes
     size_t n = (nbytes + 63) & ~size_t{63};
     return n == 0 ? 64 : n;
   }
