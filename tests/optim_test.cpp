@@ -739,6 +739,12 @@ TEST(Optimizer, ErrorsNameTheProblem) {
       << bad;
   auto names = optim::available_optimizers();
   EXPECT_EQ(names, (std::vector<std::string>{"adagrad", "adam", "adamw", "rmsprop", "sgd"}));
+  // Which options an optimizer has, without creating one (what `hearth train --momentum` asks).
+  EXPECT_TRUE(optim::default_options("sgd")->has("momentum"));
+  EXPECT_FALSE(optim::default_options("adam")->has("momentum"));
+  EXPECT_TRUE(optim::default_options("adam")->has("beta2"));
+  EXPECT_TRUE(contains(message_of([&] { optim::default_options("adamx"); }),
+                       "unknown optimizer 'adamx'; registered optimizers: adagrad, adam, adamw, rmsprop, sgd"));
 }
 
 TEST(Optimizer, CreateByNameZeroGradAndClosure) {

@@ -184,15 +184,13 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Mo
       over[k] = parse_number(v, "--opt " + k);
     }
   }
-  // Probe the optimizer's options: --momentum applies where there is one; given explicitly to an
-  // optimizer without it, it is an error rather than silently ignored.
-  Tensor dummy = zeros({1});
-  dummy.set_requires_grad(true);
-  auto probe = optim::create(name, std::vector<Tensor>{dummy}, std::map<std::string, double>{});
-  if (probe->defaults().has("momentum")) {
+  // --momentum applies where the optimizer has one; given explicitly to an optimizer without it,
+  // it is an error rather than silently ignored.
+  const auto defaults = optim::default_options(name);
+  if (defaults->has("momentum")) {
     if (!over.count("momentum")) over["momentum"] = momentum;
   } else if (!vm["momentum"].defaulted()) {
-    throw ValueError("optimizer '" + name + "' has no option 'momentum' (it has: " + probe->defaults().repr() + ")");
+    throw ValueError("optimizer '" + name + "' has no option 'momentum' (it has: " + defaults->repr() + ")");
   }
   over.erase("weight_decay");
   std::vector<optim::ParamGroup> groups = optim::decay_param_groups(model, weight_decay);  // SEED G6

@@ -367,11 +367,9 @@ void Optimizer::load_state_dict(const OptimizerStateDict& sd) {
 
 // ---- by name ----
 
-namespace {
-std::unique_ptr<OptimizerOptions> defaults_for(const std::string& name) {
+std::unique_ptr<OptimizerOptions> default_options(const std::string& name) {
   return resolve(name)->default_options();
 }
-}  // namespace
 
 std::unique_ptr<Optimizer> create(const std::string& name, std::vector<ParamGroup> groups,
                                   const OptimizerOptions& options) {
@@ -380,7 +378,7 @@ std::unique_ptr<Optimizer> create(const std::string& name, std::vector<ParamGrou
 
 std::unique_ptr<Optimizer> create(const std::string& name, std::vector<ParamGroup> groups,
                                   const std::map<std::string, double>& overrides) {
-  auto opts = defaults_for(name);
+  auto opts = default_options(name);
   for (const auto& [k, v] : overrides) opts->set(k, v);
   return std::make_unique<Optimizer>(name, std::move(groups), *opts);
 }

@@ -187,6 +187,9 @@ std::unique_ptr<Optimizer> create(const std::string& name, std::vector<Tensor> p
                                   const std::map<std::string, double>& overrides = {});
 /// Names of the optimizers registered by plugins (loads plugins first).
 std::vector<std::string> available_optimizers();
+/// A fresh copy of the optimizer `name`'s default options, to ask which options it has
+/// (`has("momentum")`) before creating one (ValueError listing the registered ones if missing).
+std::unique_ptr<OptimizerOptions> default_options(const std::string& name);
 
 // ---- typed front ends (LibTorch's spelling); each resolves its rule from hearth-optim ----
 #define HEARTH_OPTIM_FRONT_END(CLASS, OPTIONS, NAME)                                                   \
