@@ -162,6 +162,13 @@ TEST_F(CkptTraining, ManagerKeepsLastKAndLatestPointsAtTheNewest) {
   EXPECT_EQ(resolve_checkpoint(path("run")), p);
   EXPECT_TRUE(fs::exists(path("run/notes.txt")));
   EXPECT_THROW(CheckpointManager(path("run"), 0), ValueError);
+  // A loader that takes either kind of file asks is_training_checkpoint (the header only).
+  EXPECT_TRUE(is_training_checkpoint(p));
+  EXPECT_TRUE(is_training_checkpoint(path("run")));
+  save_state_dict(path("weights.safetensors"), *a.m);
+  EXPECT_FALSE(is_training_checkpoint(path("weights.safetensors")));
+  { std::ofstream(path("junk.safetensors")) << "not a tensor file"; }
+  EXPECT_THROW(is_training_checkpoint(path("junk.safetensors")), FormatError);
 }
 
 TEST_F(CkptTraining, LatestToAMissingFileIsAFormatErrorNamingIt) {

@@ -75,14 +75,8 @@ void write_json(const std::string& path, const json& j) {
 /// (its latest); strict either way (SEED E4: a `module.` prefix is accepted; E6: each tensor goes
 /// straight to the device of the parameter it fills).
 void load_weights(const std::string& path, nn::Module& model) {
-  std::string file = path;
-  if (std::filesystem::is_directory(path)) file = resolve_checkpoint(path);
-  bool training_checkpoint = false;
-  {
-    auto reader = open_tensor_file(file);
-    training_checkpoint = reader->metadata().count("hearth.training") > 0;
-  }
-  if (!training_checkpoint) {
+  const std::string file = resolve_checkpoint(path);
+  if (!is_training_checkpoint(file)) {
     load_state_dict(file, model, /*strict=*/true);
     return;
   }

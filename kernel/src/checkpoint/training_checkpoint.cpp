@@ -252,4 +252,8 @@ std::string load_training_checkpoint(const std::string& path_or_dir, TrainingSta
   return path;
 }
 
+bool is_training_checkpoint(const std::string& path_or_dir) {
+  return open_tensor_file(resolve_checkpoint(path_or_dir))->metadata().count(kTrainingKey) > 0;
+}
+
 }  // namespace hearth

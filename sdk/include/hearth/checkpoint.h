@@ -196,6 +196,11 @@ std::string load_training_checkpoint(const std::string& path_or_dir, TrainingSta
 /// names (FormatError naming the directory and the missing file).
 std::string resolve_checkpoint(const std::string& path_or_dir);
 
+/// True when `path_or_dir` (a file, or a checkpoint directory's latest) is a training checkpoint,
+/// false when it is a plain state dict; reads the header only. FormatError for a file that is
+/// neither (what open_tensor_file raises). Lets a loader accept both, as `hearth eval` does.
+bool is_training_checkpoint(const std::string& path_or_dir);
+
 /// A directory of training checkpoints "ckpt-<global step, 10 digits><ext>" with a text file
 /// `latest` holding the newest one's name. save() writes the file atomically, then replaces
 /// `latest` atomically, then removes all but the newest `keep_last` (never the one `latest`
