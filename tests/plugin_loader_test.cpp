@@ -1,6 +1,7 @@
 // Plugin loader and dispatcher errors: each kind of bad plugin file is recorded with its path and
 // reason while good plugins load; failed lookups name what exists; concurrent use is safe
 // (DESIGN "Plugins", "Errors", "Threads"). The bad files are built by tests/plugins.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -126,6 +127,9 @@ TEST(PluginLoader, EveryBadFileIsRecordedWithPathAndReason) {
       {"throws.so", {"register() threw", "deliberate failure in register()"}},
       {"entry_throws.so", {"hearth_plugin_entry threw"}},
       {"missing_dep.so", {"cannot load", "libhearth-test-missing-helper.so"}},
+      {"old_sdk.so", {"cannot load", "built against another hearth SDK", "libhearth.so.0.2",
+                      "libhearth.so." + std::to_string(HEARTH_VERSION_MAJOR) + "." + std::to_string(HEARTH_VERSION_MINOR),
+                      "rebuild it"}},
       // Duplicates name both files: the one that registered first and the newcomer.
       {"dup_add_testdev.so", {"'add'", "testdev", "already registered", default_file("hearth-testdev.so"),
                               bad_file("dup_add_testdev.so")}},
@@ -141,6 +145,8 @@ TEST(PluginLoader, EveryBadFileIsRecordedWithPathAndReason) {
     EXPECT_TRUE(r.devices.empty() && r.ops.empty() && r.kernels.empty() && r.components.empty());
   }
   EXPECT_EQ(record_of(bad_file("wrong_abi_tag.so")).abi, "msvc-19/oldabi/sdk-99.0");
+  // The older kernel old_sdk.so needs was never mapped (its directory is in the plugin's RPATH).
+  EXPECT_EQ(dlopen("libhearth.so.0.2", RTLD_NOW | RTLD_NOLOAD), nullptr);
   EXPECT_EQ(record_of(bad_file("throws.so")).name, "hearth-test-throws");
   // One record per file of the directory, nothing else from it.
   size_t files = 0;

@@ -15,6 +15,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "dispatcher_internal.h"
 #include "hearth/plugin.h"
@@ -193,6 +195,60 @@ std::string truncated_elf(const fs::path& path) {
   return "";
 }
 
+/// The libraries an ELF file names as DT_NEEDED, read from its section headers (a file without
+/// them gives none: dlopen then decides). Bounded reads only; a malformed table gives none.
+std::vector<std::string> needed_libraries(const fs::path& path) {
+  std::vector<std::string> out;
+  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  ElfW(Ehdr) eh{};
+  if (!f || ec || !f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return out;
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+      eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shoff == 0 || eh.e_shnum == 0 ||
+      eh.e_shoff + uint64_t{eh.e_shnum} * sizeof(ElfW(Shdr)) > size)
+    return out;
+  std::vector<ElfW(Shdr)> sh(eh.e_shnum);
+  f.seekg(static_cast<std::streamoff>(eh.e_shoff));
+  if (!f.read(reinterpret_cast<char*>(sh.data()), static_cast<std::streamsize>(sh.size() * sizeof(ElfW(Shdr)))))
+    return out;
+  constexpr uint64_t kMaxTable = uint64_t{1} << 24;  // a real .dynamic / .dynstr is far smaller
+  for (const auto& d : sh) {
+    if (d.sh_type != SHT_DYNAMIC || d.sh_link >= sh.size()) continue;
+    const auto& str = sh[d.sh_link];
+    if (d.sh_size > kMaxTable || str.sh_size > kMaxTable || d.sh_offset + d.sh_size > size ||
+        str.sh_offset + str.sh_size > size)
+      return out;
+    std::vector<ElfW(Dyn)> dyn(d.sh_size / sizeof(ElfW(Dyn)));
+    std::string strtab(str.sh_size, '\0');
+    f.seekg(static_cast<std::streamoff>(d.sh_offset));
+    if (!f.read(reinterpret_cast<char*>(dyn.data()), static_cast<std::streamsize>(dyn.size() * sizeof(ElfW(Dyn)))))
+      return out;
+    f.seekg(static_cast<std::streamoff>(str.sh_offset));
+    if (!f.read(strtab.data(), static_cast<std::streamsize>(strtab.size()))) return out;
+    for (const auto& e : dyn) {
+      if (e.d_tag == DT_NULL) break;
+      if (e.d_tag != DT_NEEDED || e.d_un.d_val >= strtab.size()) continue;
+      out.emplace_back(strtab.c_str() + e.d_un.d_val);
+    }
+    break;
+  }
+  return out;
+}
+
+/// A plugin linked against another version of libhearth would drag a second copy of the kernel
+/// into the process when dlopen'ed (its own registries, allocator and globals), before the ABI tag
+/// could refuse it: refuse it from its DT_NEEDED entries instead. "" if it may be loaded.
+std::string foreign_libhearth(const fs::path& path) {
+  static const std::string ours =
+      "libhearth.so." HEARTH_STR_(HEARTH_VERSION_MAJOR) "." HEARTH_STR_(HEARTH_VERSION_MINOR);
+  for (const auto& lib : needed_libraries(path))
+    if (lib.rfind("libhearth.so", 0) == 0 && lib != ours)
+      return "built against another hearth SDK (it needs " + lib + ", this hearth is " + ours +
+             " " HEARTH_VERSION_STRING "): rebuild it against the installed SDK";
+  return "";
+}
+
 void fail(PluginRecord& rec, const std::string& why) {
   rec.status = "error";
   rec.error = why;
@@ -209,6 +265,7 @@ void load_file(LoaderState& st, const fs::path& path) {
   try {
     if (std::string why = truncated_elf(path); !why.empty())
       throw PluginError("cannot load: truncated or corrupt ELF file: " + why);
+    if (std::string why = foreign_libhearth(path); !why.empty()) throw PluginError("cannot load: " + why);
     boost::dll::fs::error_code load_ec;
     // The error_code overload leaves dlerror() to us (the throwing one consumes it for a
     // longer, less readable message).
