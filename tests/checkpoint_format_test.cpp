@@ -25,15 +25,8 @@ namespace {
 
 class CkptFormat : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hearth_ckpt_fmt_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return dir_ / name; }
+  test::TempDir dir_{"hearth_ckpt_fmt"};
 };
 
 /// A small model with a parameter, a persistent buffer of another dtype and a child.
@@ -343,7 +336,7 @@ TEST_F(CkptFormat, AtomicWriteLeavesPreviousFileOnFailure) {
   EXPECT_THROW(write_file_atomically(path("b.bin"), [](const std::string&) { throw ValueError("boom"); }), ValueError);
   EXPECT_FALSE(fs::exists(path("b.bin")));
   int n = 0;
-  for (auto& e : fs::directory_iterator(dir_)) n += e.path().filename().string()[0] == '.';
+  for (auto& e : fs::directory_iterator(dir_.str())) n += e.path().filename().string()[0] == '.';
   EXPECT_EQ(n, 0);
 }
 

@@ -12,6 +12,7 @@
 #include "hearth/checkpoint.h"
 #include "hearth/hearth.h"
 #include "hearth/nn.h"
+#include "test_util.h"
 
 using namespace hearth;
 namespace fs = std::filesystem;
@@ -102,13 +103,11 @@ TEST(CkptInterop, CommittedHearthStateDictGivesHearthOutputsInPyTorch) {
 TEST(CkptInterop, FreshHearthStateDictLoadsInPyTorchLive) {
   if (std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "/usr/bin/python3 has no torch (Debian: python3-torch): the committed-fixture test covers this";
-  const fs::path dir = fs::temp_directory_path() / ("hearth_ckpt_interop_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const test::TempDir tmp("hearth_ckpt_interop");
+  const fs::path dir = tmp.str();
   HearthSide side;
   side.write(dir.string(), "model.safetensors", "io.safetensors");
   save_state_dict((dir / "model.h5").string(), *side.m);  // read through h5py where installed
   const std::string cmd = "/usr/bin/python3 '" + kGolden + "gen_ckpt_interop.py' --check '" + dir.string() + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  fs::remove_all(dir);
 }

@@ -18,6 +18,7 @@
 #include "hearth/checkpoint.h"
 #include "hearth/hearth.h"
 #include "hearth/nn.h"
+#include "test_util.h"
 
 using namespace hearth;
 namespace fs = std::filesystem;
@@ -90,8 +91,8 @@ int64_t check_intact(const std::string& dir) {
 void kill_rounds(const std::string& ext) {
   const char* env = std::getenv("HEARTH_CKPT_KILL_ROUNDS");
   const int rounds = env ? std::atoi(env) : 20;
-  const fs::path dir = fs::temp_directory_path() / ("hearth_ckpt_kill_" + std::to_string(::getpid()) + ext);
-  fs::remove_all(dir);
+  const test::TempDir tmp("hearth_ckpt_kill");
+  const fs::path dir = tmp.str();
   ASSERT_EQ(run_to_end({HEARTH_CKPT_KILL_HELPER, dir.string(), "once", "1", ext}), 0);
   int64_t last = check_intact(dir.string());
   ASSERT_EQ(last, 1);
@@ -140,7 +141,6 @@ void kill_rounds(const std::string& ext) {
   std::printf("[   kill   ] %s: %d rounds (a save takes %lld us), %d saw a newer checkpoint, %d killed while writing a file\n",
               ext.c_str(), rounds, static_cast<long long>(save_us), advanced, mid_write);
   EXPECT_GT(advanced, 0) << "no round saved anything: the delays are too short to test anything";
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "hearth/nn.h"
 #include "hearth/nn/models.h"
 #include "hearth/optim.h"
+#include "test_util.h"
 
 using namespace hearth;
 namespace fs = std::filesystem;
@@ -153,8 +154,8 @@ TEST(CkptResume, LenetTwoEpochsStraightEqualsStoppedAndResumed) {  // SEED E5
   // One OpenMP thread unless told otherwise: on a busy machine (ctest -j, builds) spinning OpenMP
   // threads make this 20x slower. Set before the CPU plugin starts its thread pool.
   setenv("OMP_NUM_THREADS", "1", /*overwrite=*/0);
-  const fs::path root = fs::temp_directory_path() / ("hearth_ckpt_resume_" + std::to_string(::getpid()));
-  fs::remove_all(root);
+  const test::TempDir tmp("hearth_ckpt_resume");
+  const fs::path root = tmp.str();
   struct Case {
     const char* what;
     int64_t epoch, batch;
@@ -189,5 +190,4 @@ TEST(CkptResume, LenetTwoEpochsStraightEqualsStoppedAndResumed) {  // SEED E5
     EXPECT_EQ(resumed.step, straight.step);
     expect_bitwise(*straight.model, *resumed.model);
   }
-  fs::remove_all(root);
 }

@@ -23,15 +23,8 @@ namespace {
 
 class CkptTraining : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hearth_ckpt_train_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return dir_ / name; }
+  test::TempDir dir_{"hearth_ckpt_train"};
 };
 
 std::shared_ptr<nn::Sequential> model(uint64_t seed = 5) {

@@ -231,10 +231,10 @@ TEST(BlockedLayout, UserAccessConvertsCorrectly) {
   EXPECT_NEAR(fresh().sum().item<double>(), want.sum().item<double>(), 1e-3);
   EXPECT_TRUE(equal(fresh().view({2, -1}), want.view({2, -1})));
   {  // saving writes the plain values
-    const std::string path = (std::filesystem::temp_directory_path() / "hearth_blocked_layout_test.safetensors").string();
+    const test::TempDir tmp("hearth_blocked_layout");
+    const std::string path = tmp / "y.safetensors";
     save_safetensors(path, {{"y", fresh()}});
     auto loaded = load_safetensors(path);
-    std::filesystem::remove(path);
     ASSERT_EQ(loaded.tensors.size(), 1u);
     EXPECT_TRUE(equal(loaded.tensors[0].second, want));
   }

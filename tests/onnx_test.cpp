@@ -31,20 +31,11 @@ namespace {
 const std::string kBuildDir = HEARTH_BUILD_DIR;
 const std::string kSourceDir = std::string(HEARTH_TEST_DATA_DIR) + "/..";
 
+/// This process's scratch directory, removed at exit.
 fs::path tmpdir() {
-  fs::path d = fs::temp_directory_path() / ("hearth_onnx_test_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
+  static const test::TempDir d("hearth_onnx_test");
+  return d.str();
 }
-
-/// Removes this process's scratch directory when the tests end.
-struct TmpCleanup : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(fs::temp_directory_path() / ("hearth_onnx_test_" + std::to_string(::getpid())), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kTmpCleanup = ::testing::AddGlobalTestEnvironment(new TmpCleanup);
 
 void write(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
