@@ -32,6 +32,18 @@ struct PoolGeom {
   int64_t P, H, W, OH, OW;
 };
 
+/// The input rows (or columns) [begin, end) that max-pool window o reads, stepping by dil: taps
+/// in the padding are skipped (PyTorch's max pool never reads them).
+struct Taps {
+  int64_t begin, end;
+};
+inline Taps window_taps(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t size) {
+  int64_t b = o * stride - pad;
+  const int64_t e = std::min(b + (k - 1) * dil + 1, size);
+  while (b < 0) b += dil;
+  return {b, e};
+}
+
 PoolGeom pool_geom(TensorImpl* in, TensorImpl* out, const char* what) {
   HEARTH_CHECK(in->dim() == 4 && out->dim() == 4 && in->size(0) == out->size(0) && in->size(1) == out->size(1),
                ShapeError, what, ": input ", in->sizes(), " and output ", out->sizes(),
@@ -151,13 +163,9 @@ void max_pool_plane(const T* x, T* y, I* ind, const PoolGeom& g, const attrs::Po
     return;
   }
   for (int64_t oh = 0; oh < g.OH; ++oh) {
-    int64_t hs = oh * sh - ph;
-    const int64_t he = std::min(hs + (kh - 1) * dh + 1, g.H);
-    while (hs < 0) hs += dh;
+    const auto [hs, he] = window_taps(oh, sh, ph, kh, dh, g.H);
     for (int64_t ow = 0; ow < g.OW; ++ow) {
-      int64_t ws = ow * sw - pw;
-      const int64_t we = std::min(ws + (kw - 1) * dw + 1, g.W);
-      while (ws < 0) ws += dw;
+      const auto [ws, we] = window_taps(ow, sw, pw, kw, dw, g.W);
       M best = -std::numeric_limits<M>::infinity();
       int64_t bi = hs * g.W + ws;
       for (int64_t ih = hs; ih < he; ih += dh)
@@ -209,13 +217,9 @@ __attribute__((target("avx512f"))) void max_pool_b16_avx512(const float* x, floa
     float* yp = y + p * g.OH * g.OW * 16;
     int32_t* ip = ind ? ind + p * g.OH * g.OW * 16 : nullptr;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
-      int64_t hs = oh * sh - ph;
-      const int64_t he = std::min(hs + (kh - 1) * dh + 1, g.H);
-      while (hs < 0) hs += dh;
+      const auto [hs, he] = window_taps(oh, sh, ph, kh, dh, g.H);
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        int64_t ws = ow * sw - pw;
-        const int64_t we = std::min(ws + (kw - 1) * dw + 1, g.W);
-        while (ws < 0) ws += dw;
+        const auto [ws, we] = window_taps(ow, sw, pw, kw, dw, g.W);
         __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
         __m512i bi = _mm512_set1_epi32(static_cast<int32_t>(hs * g.W + ws));
         for (int64_t ih = hs; ih < he; ih += dh)
@@ -274,13 +278,9 @@ void max_pool_blocked(const float* x, float* y, int32_t* ind, int64_t P, const P
       float* yp = y + p * g.OH * g.OW * B;
       int32_t* ip = ind ? ind + p * g.OH * g.OW * B : nullptr;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        int64_t hs = oh * sh - ph;
-        const int64_t he = std::min(hs + (kh - 1) * dh + 1, g.H);
-        while (hs < 0) hs += dh;
+        const auto [hs, he] = window_taps(oh, sh, ph, kh, dh, g.H);
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          int64_t ws = ow * sw - pw;
-          const int64_t we = std::min(ws + (kw - 1) * dw + 1, g.W);
-          while (ws < 0) ws += dw;
+          const auto [ws, we] = window_taps(ow, sw, pw, kw, dw, g.W);
           float* yo = yp + (oh * g.OW + ow) * B;
           int32_t* io = ip ? ip + (oh * g.OW + ow) * B : nullptr;
 #if defined(__SSE2__)
