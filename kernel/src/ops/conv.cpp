@@ -29,9 +29,9 @@ Tensor contiguous4(const Tensor& t) { return t.has_opaque_layout() || t.is_conti
 
 // The three primitives. Each takes 4-D operands of one floating dtype (the public functions
 // check), makes them contiguous, calls the kernel and records its node when an operand
-// requires grad.
+// requires grad. conv_forward with relu is conv2d_relu: max(y, 0) in the same kernel.
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const attrs::Conv& at,
-                    const HW* out_hw = nullptr);
+                    const HW* out_hw = nullptr, bool relu = false);
 Tensor conv_backward_input(const Tensor& gy, const Tensor& w, const HW& in_hw, const attrs::Conv& at,
                            const Tensor& bias = {});
 std::pair<Tensor, Tensor> conv_backward_weight(const Tensor& gy, const Tensor& x, const HW& kernel_hw,
@@ -152,9 +152,10 @@ class ConvBackwardWeightBackward final : public autograd::SavingNode<2> {
   attrs::Conv at_;
 };
 
-Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const attrs::Conv& at, const HW* out_hw) {
-  static const OpHandle op = find_op("conv2d");
-  const Device dev = ops::common_device("conv2d", {&x, &w, &b});
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const attrs::Conv& at, const HW* out_hw,
+                    bool relu) {
+  static const OpHandle conv_op = find_op("conv2d"), relu_op = find_op("conv2d_relu");
+  const Device dev = ops::common_device(relu ? "conv2d_relu" : "conv2d", {&x, &w, &b});
   const int64_t oh =
       out_hw ? (*out_hw)[0]
              : conv_size(x.size(2), w.size(2), at.stride[0], at.padding[0], at.padding_r[0], at.dilation[0]);
@@ -166,43 +167,25 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const att
   {
     autograd::internal::ForwardGuard fg(rec);
     y = ops::new_tensor({x.size(0), w.size(0), oh, ow}, x.dtype(), dev);
+    const OpHandle& op = relu ? relu_op : conv_op;
     if (b.defined())
       ops::call(op, dev, {contiguous4(x), contiguous4(w), b.contiguous()}, {y}, &at);
     else
       ops::call(op, dev, {contiguous4(x), contiguous4(w)}, {y}, &at);
   }
   if (rec) {
-    auto n = std::make_shared<ConvolutionBackward>(false, at);
-    autograd::record(n, {&x, &w, &b}, {&y});
-    n->set_shapes(x, w);
-    if (n->needs_input_grad(1)) n->save(0, x);
-    if (n->needs_input_grad(0)) n->save(1, w);
-  }
-  return y;
-}
-
-Tensor conv_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const attrs::Conv& at) {
-  static const OpHandle op = find_op("conv2d_relu");
-  const Device dev = ops::common_device("conv2d_relu", {&x, &w, &b});
-  const int64_t oh = conv_size(x.size(2), w.size(2), at.stride[0], at.padding[0], at.padding_r[0], at.dilation[0]);
-  const int64_t ow = conv_size(x.size(3), w.size(3), at.stride[1], at.padding[1], at.padding_r[1], at.dilation[1]);
-  const bool rec = autograd::any_requires_grad({&x, &w, &b});
-  Tensor y;
-  {
-    autograd::internal::ForwardGuard fg(rec);
-    y = ops::new_tensor({x.size(0), w.size(0), oh, ow}, x.dtype(), dev);
-    if (b.defined())
-      ops::call(op, dev, {contiguous4(x), contiguous4(w), b.contiguous()}, {y}, &at);
+    // Both nodes keep x and w for the gradients that need them; the fused one also keeps y (the mask).
+    auto record = [&](auto n) {
+      autograd::record(n, {&x, &w, &b}, {&y});
+      n->set_shapes(x, w);
+      if (n->needs_input_grad(1)) n->save(0, x);
+      if (n->needs_input_grad(0)) n->save(1, w);
+      return n;
+    };
+    if (relu)
+      record(std::make_shared<ConvReluBackward>(at))->save(2, y, /*is_output=*/true);
     else
-      ops::call(op, dev, {contiguous4(x), contiguous4(w)}, {y}, &at);
-  }
-  if (rec) {
-    auto n = std::make_shared<ConvReluBackward>(at);
-    autograd::record(n, {&x, &w, &b}, {&y});
-    n->set_shapes(x, w);
-    if (n->needs_input_grad(1)) n->save(0, x);
-    if (n->needs_input_grad(0)) n->save(1, w);
-    n->save(2, y, /*is_output=*/true);
+      record(std::make_shared<ConvolutionBackward>(false, at));
   }
   return y;
 }
@@ -397,7 +380,7 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
   attrs::Conv at;
   bool batched = true;
   const Tensor x = prepare_conv2d("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, at, batched);
-  Tensor y = conv_relu_forward(x, weight, bias, at);
+  Tensor y = conv_forward(x, weight, bias, at, nullptr, /*relu=*/true);
   return batched ? y : y.squeeze(0);
 }
 
