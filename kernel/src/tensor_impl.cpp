@@ -22,7 +22,8 @@ StorageImpl::~StorageImpl() {
   void* data = data_.load(std::memory_order_relaxed);
   if (owned_) {
     device_interface(device_.type()).deallocate(data, nbytes_, device_.index());
-    if (retired_) device_interface(device_.type()).deallocate(retired_, nbytes_, device_.index());
+    if (converted_.load(std::memory_order_relaxed))  // the opaque bytes, kept past the conversion
+      device_interface(device_.type()).deallocate(layout_data_, nbytes_, device_.index());
   } else if (deleter_) {
     deleter_(data);
   }
@@ -134,16 +135,14 @@ void TensorImpl::convert_to_strided() {
   DeviceInterface& iface = device_interface(device_.type());
   // Same size as the opaque block, so anything that reads nbytes() bytes stays inside.
   void* fresh = iface.allocate(st.nbytes_, device_.index());
-  void* old = st.data_.load(std::memory_order_relaxed);
   try {
-    layout.to_strided(old, fresh, sizes_, dtype_);
+    layout.to_strided(st.layout_data_, fresh, sizes_, dtype_);
   } catch (...) {
     iface.deallocate(fresh, st.nbytes_, device_.index());
     throw;
   }
-  // The opaque bytes stay allocated until the storage dies: another thread may be reading them
-  // through a layout-aware kernel right now.
-  st.retired_ = old;
+  // The opaque bytes (layout_data_) stay allocated until the storage dies: another thread may be
+  // reading them through a layout-aware kernel right now.
   st.data_.store(fresh, std::memory_order_release);
   st.converted_.store(true, std::memory_order_release);
 }

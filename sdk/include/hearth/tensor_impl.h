@@ -42,13 +42,11 @@ class StorageImpl : public detail::RefCounted {
   // A backend's private layout of the bytes (TensorImpl::opaque_layout). It belongs to the
   // storage, not to one TensorImpl, so every alias (saved tensors, set_data) sees one conversion
   // and shares one version counter. Set once on a fresh output; conversion sets `converted_`
-  // and swaps `data_` (the layout pointer itself never changes again), keeping the opaque bytes
-  // in `retired_` until the storage dies: a thread still reading them stays safe.
+  // and swaps `data_` (the layout pointer itself never changes again). The opaque bytes stay at
+  // `layout_data_` until the storage dies, so a kernel that saw the layout reads them safely even
+  // while another thread converts.
   std::shared_ptr<const OpaqueLayout> layout_;
   std::atomic<bool> converted_{false};
-  void* retired_ = nullptr;
-  // The opaque bytes (data_ when the layout was set): fixed for the storage's life, so a kernel
-  // that saw the layout reads them even while another thread converts.
   void* layout_data_ = nullptr;
   std::atomic<void*> data_{nullptr};
   size_t nbytes_ = 0;
