@@ -173,14 +173,30 @@ class Registrar final : public PluginRegistrar {
 /// the process dies of SIGBUS when it touches a segment past the end of a truncated file (a
 /// half-copied plugin). Checks the program headers first; "" if dlopen may be tried. Files that
 /// are not native ELF are left to dlopen, which rejects those with a clear message.
-std::string truncated_elf(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
+/// An open file, its size and its ELF header.
+struct ElfFile {
+  std::ifstream f;
+  uint64_t size = 0;
   ElfW(Ehdr) eh{};
-  if (!f || ec || !f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return "";
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32))
-    return "";
+};
+
+/// Opens `path` and reads its ELF header: false unless it is a native ELF file (the others are
+/// left to dlopen, which rejects them with a clear message).
+bool open_native_elf(const fs::path& path, ElfFile& e) {
+  e.f.open(path, std::ios::binary);
+  std::error_code ec;
+  e.size = fs::file_size(path, ec);
+  return e.f && !ec && e.f.read(reinterpret_cast<char*>(&e.eh), sizeof e.eh) &&
+         std::memcmp(e.eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+         e.eh.e_ident[EI_CLASS] == (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32);
+}
+
+std::string truncated_elf(const fs::path& path) {
+  ElfFile e;
+  if (!open_native_elf(path, e)) return "";
+  auto& f = e.f;
+  const auto& eh = e.eh;
+  const uint64_t size = e.size;
   const auto end_of = [&](uint64_t off, uint64_t len) { return off + len < off ? UINT64_MAX : off + len; };
   if (eh.e_phentsize != sizeof(ElfW(Phdr)) || end_of(eh.e_phoff, uint64_t{eh.e_phnum} * eh.e_phentsize) > size)
     return "program header table past the end of the file";
@@ -199,13 +215,12 @@ std::string truncated_elf(const fs::path& path) {
 /// them gives none: dlopen then decides). Bounded reads only; a malformed table gives none.
 std::vector<std::string> needed_libraries(const fs::path& path) {
   std::vector<std::string> out;
-  std::ifstream f(path, std::ios::binary);
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  ElfW(Ehdr) eh{};
-  if (!f || ec || !f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return out;
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32) ||
-      eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shoff == 0 || eh.e_shnum == 0 ||
+  ElfFile e;
+  if (!open_native_elf(path, e)) return out;
+  auto& f = e.f;
+  const auto& eh = e.eh;
+  const uint64_t size = e.size;
+  if (eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shoff == 0 || eh.e_shnum == 0 ||
       eh.e_shoff + uint64_t{eh.e_shnum} * sizeof(ElfW(Shdr)) > size)
     return out;
   std::vector<ElfW(Shdr)> sh(eh.e_shnum);
