@@ -155,10 +155,6 @@ class UnaryBackward final : public SavingNode<2> {
 
 Tensor sign_of(const Tensor& x, ScalarType dt) { return x.gt(Scalar(0)).to(dt) - x.lt(Scalar(0)).to(dt); }
 
-/// PyTorch's threshold_backward(g, relu(x), 0): zero where the result is <= 0, else g (also for
-/// an infinite g, and for a NaN result). One kernel (it also reads oneDNN's blocked layouts),
-/// not a comparison and a broadcasting where.
-Tensor relu_grad(const Tensor& g, const Tensor& y) { return ops::relu_backward(g, y); }
 
 /// Records a one-input op. save_x / save_y: which of input and result the formula reads.
 void record_unary(const char* name, UnaryBackward::Formula f, const Tensor& x, const Tensor& y, bool save_x,
@@ -370,7 +366,7 @@ HEARTH_UNARY(exp, "ExpBackward", true, false, true, g * y)
 HEARTH_UNARY(log, "LogBackward", true, true, false, g / x)
 HEARTH_UNARY(sqrt, "SqrtBackward", true, false, true, g / (y * Scalar(2)))
 HEARTH_UNARY(rsqrt, "RsqrtBackward", true, false, true, g * (y * y * y).mul(Scalar(-0.5)))
-HEARTH_UNARY(relu, "ReluBackward", false, false, true, relu_grad(g, y))
+HEARTH_UNARY(relu, "ReluBackward", false, false, true, ops::relu_backward(g, y))
 HEARTH_UNARY(sigmoid, "SigmoidBackward", true, false, true, g * y * (Scalar(1) - y))
 HEARTH_UNARY(tanh, "TanhBackward", true, false, true, g * (Scalar(1) - y * y))
 #undef HEARTH_UNARY
@@ -790,7 +786,7 @@ Tensor& Tensor::relu_() {
   impl_->bump_version();
   if (rec) {
     auto n = std::make_shared<UnaryBackward>(
-        "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return relu_grad(g, y); });
+        "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return ops::relu_backward(g, y); });
     autograd::make_node(n, {this});
     autograd::rebase_history(*this, n);
     n->save(1, *this, /*is_output=*/true);
