@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   }
   try {
     load_plugins();  // discovery is not part of the load time
+    std::printf("isa: %s (cap: %s)\n", plugin_property("cpu.isa").c_str(), plugin_property("cpu.isa.cap").c_str());
     auto t0 = std::chrono::steady_clock::now();
     auto train = load_dataset("fashion-mnist", true);
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

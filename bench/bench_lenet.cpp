@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   try {
     using namespace hearth;
     omp_set_num_threads(threads);
+    // Plugins first: hearth-cpu applies HEARTH_CPU_ISA before the oneDNN sum below makes primitives.
+    load_plugins();
+    std::printf("isa: %s (cap: %s)\n", plugin_property("cpu.isa").c_str(), plugin_property("cpu.isa.cap").c_str());
     manual_seed(0);
     auto model = nn::create_model("lenet");
     auto seq = std::dynamic_pointer_cast<nn::Sequential>(model);

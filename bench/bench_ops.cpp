@@ -580,6 +580,9 @@ int main(int argc, char** argv) {
   const std::string machine = cpu_model(), date = now_utc();
   std::printf("bench_ops: %s\nmachine: %s\ndate: %s\nthreads: %d (tiny add: 1), rounds: %d (best of each kept)\n",
               o.command.c_str(), machine.c_str(), date.c_str(), o.threads, o.rounds);
+  hearth::load_plugins();
+  std::printf("isa: %s (cap: %s)\n", hearth::plugin_property("cpu.isa").c_str(),
+              hearth::plugin_property("cpu.isa.cap").c_str());
   if (have_lt) std::printf("LibTorch program: %s\n", o.libtorch.c_str());
   else if (o.no_libtorch) std::printf("LibTorch program: skipped (--no-libtorch)\n");
   else std::printf("LibTorch program: %s not found (built only where Debian's libtorch-dev is installed)\n", o.libtorch.c_str());

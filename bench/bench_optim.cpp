@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
     const char* rule[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
     const int threads = omp_get_max_threads();
     std::printf("threads: %d (OpenMP max), load average before: %s\n", threads, loadavg().c_str());
+    std::printf("isa: %s (cap: %s)\n", hearth::plugin_property("cpu.isa").c_str(),
+                hearth::plugin_property("cpu.isa.cap").c_str());
     const auto torch = libtorch_figures(threads, quick);
     std::printf("%-30s %-14s %14s %14s %8s %14s\n", "parameters", "optimizer", "per-param ms", "fused ms", "speedup",
                 "LibTorch ms");

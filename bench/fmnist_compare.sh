@@ -41,6 +41,8 @@ timed() {
 # them means the comparison is broken (wrong BLAS, a busy machine) and is flagged.
 declare -A spec_sps=([mlp]=69500 [lenet]=4100) spec_eval=([mlp]=0 [lenet]=10.8)
 results="[]"
+# The ISA hearth-cpu runs at (HEARTH_CPU_ISA caps it), for the figures below.
+echo "isa: $("$build/bin/hearth" plugins --json | jq -r '[.[] | .properties["cpu.isa"] // empty] | first // "unknown"')"
 printf '%-6s %-9s %12s %9s %9s %8s %8s\n' model impl samples/s eval_s acc wall_s rss_mb
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 for m in $models; do

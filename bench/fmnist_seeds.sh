@@ -28,6 +28,8 @@ targets="hearth-cli hearth-cpu hearth-idx hearth-models hearth-optim"
 cmake --build "$build" --target $targets >/dev/null
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
+# The ISA hearth-cpu runs at (HEARTH_CPU_ISA caps it), for the figures below.
+echo "isa: $("$build/bin/hearth" plugins --json | jq -r '[.[] | .properties["cpu.isa"] // empty] | first // "unknown"')"
 printf '%-6s %-10s %-10s\n' seed hearth "$([ "$libtorch" = 1 ] && echo LibTorch)"
 h_all="" l_all=""
 for s in $seeds; do

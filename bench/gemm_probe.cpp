@@ -2,6 +2,7 @@
 // Build: g++ -std=c++20 -O2 -fopenmp bench/gemm_probe.cpp plugins/cpu/src/gemm.cpp -ldnnl -o gemm_probe
 // Run:   OMP_NUM_THREADS=2 ./gemm_probe [seconds per case, default 3]
 #include "../plugins/cpu/src/gemm.h"
+#include "../plugins/cpu/src/isa.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -108,6 +109,7 @@ void run_case(const Case& c, double seconds) {
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
   const char* th = std::getenv("OMP_NUM_THREADS");
+  std::printf("isa: %s (cap: %s)\n", hearth::cpu::isa_name().c_str(), hearth::cpu::isa_cap().c_str());
   std::printf("OMP_NUM_THREADS=%s, %.1f s per case, best ~2 ms window of each, interleaved\n", th ? th : "(unset)",
               seconds);
   const Case cases[] = {

@@ -1,5 +1,7 @@
 // Tests for hearth::cpu::gemm (plugins/cpu/src/gemm.cpp) against a naive double-precision loop.
 #include "../plugins/cpu/src/gemm.h"
+#include "../plugins/cpu/src/isa.h"
+#include "hearth/half.h"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +29,7 @@ float from_bf16(uint16_t v) {
   return f;
 }
 
-// A typed buffer seen through doubles, so one test body covers f32, f64 and bf16.
+// A typed buffer seen through doubles, so one test body covers f32, f64, bf16 and f16.
 struct Buf {
   int dtype;
   std::vector<unsigned char> bytes;
@@ -37,11 +39,13 @@ struct Buf {
   double get(int64_t i) const {
     if (dtype == kGemmF64) return reinterpret_cast<const double*>(bytes.data())[i];
     if (dtype == kGemmF32) return reinterpret_cast<const float*>(bytes.data())[i];
+    if (dtype == kGemmF16) return hearth::Half::to_float(reinterpret_cast<const uint16_t*>(bytes.data())[i]);
     return from_bf16(reinterpret_cast<const uint16_t*>(bytes.data())[i]);
   }
   void set(int64_t i, double v) {
     if (dtype == kGemmF64) reinterpret_cast<double*>(bytes.data())[i] = v;
     else if (dtype == kGemmF32) reinterpret_cast<float*>(bytes.data())[i] = float(v);
+    else if (dtype == kGemmF16) reinterpret_cast<uint16_t*>(bytes.data())[i] = hearth::Half::from_float(float(v));
     else reinterpret_cast<uint16_t*>(bytes.data())[i] = to_bf16(float(v));
   }
   int64_t size() const { return int64_t(bytes.size() / esize(dtype)); }
@@ -67,7 +71,10 @@ struct Case {
       : batch(batch_), M(M_), K(K_), N(N_), dtype(dtype_), alpha(alpha_), beta(beta_) {}
 };
 
-double tolerance(int dtype) { return dtype == kGemmF64 ? 1e-12 : dtype == kGemmF32 ? 2e-5 : 1.5e-2; }
+// bf16 and f16: the result's own rounding (8 and 11 significant bits) plus the f32 sum's.
+double tolerance(int dtype) {
+  return dtype == kGemmF64 ? 1e-12 : dtype == kGemmF32 ? 2e-5 : dtype == kGemmF16 ? 2e-3 : 1.5e-2;
+}
 
 // Builds operands for the case, runs gemm, and checks every element of every C against the naive
 // product. The error bound scales with sum_k |a b| so cancellation does not make it flaky.
@@ -290,6 +297,52 @@ TEST(Gemm, BF16) {
   c.L.colC = true;
   c.L.bias = true;
   check(c);
+}
+
+// Issue 14: 16-bit GEMM works on every ISA, natively where oneDNN has a primitive and through f32
+// elsewhere, for every layout the f32 path takes (the suite runs again under HEARTH_CPU_ISA=avx2).
+TEST(Gemm, SixteenBitEveryLayoutOnEveryIsa) {
+  for (int dt : {kGemmBF16, kGemmF16}) {
+    SCOPED_TRACE(dt == kGemmBF16 ? "bf16" : "f16");
+    for (int t = 0; t < 8; ++t) {
+      Case c{3, 17, 40, 23, dt, t & 4 ? 0.5f : 1.f, t & 1 ? 1.f : 0.f};
+      c.L.transA = t & 1;
+      c.L.transB = t & 2;
+      c.L.bias = t & 4;
+      c.L.bcastB = t == 5;
+      check(c);
+    }
+    Case strided{2, 9, 13, 11, dt, 1.f, 0.5f};
+    strided.L.a_inner = 2;
+    strided.L.padA = 3;
+    strided.L.colC = true;
+    check(strided);
+    Case shared{4, 5, 6, 7, dt, 1.f, 1.f};
+    shared.L.c_shared = true;
+    check(shared);
+    Case k0{2, 4, 0, 5, dt, 1.f, 1.f};
+    k0.L.bias = true;
+    check(k0);
+  }
+}
+
+// The path 16-bit GEMM takes is oneDNN's either way: a native primitive, or the f32 one over
+// widened copies, never the reference matmul. Under AVX2 oneDNN 2.6 has no bf16/f16 matmul.
+TEST(Gemm, SixteenBitImplementationFollowsTheIsa) {
+  std::vector<uint16_t> A(64 * 64, 0x3f80), B(64 * 64, 0x3f80), C(64 * 64);
+  for (int dt : {kGemmBF16, kGemmF16}) {
+    GemmArgs g;
+    g.M = g.N = g.K = 64;
+    g.A = A.data();
+    g.B = B.data();
+    g.C = C.data();
+    g.a_rs = g.b_rs = g.c_rs = 64;
+    g.dtype = dt;
+    const std::string impl = gemm_impl(g);
+    EXPECT_TRUE(impl.rfind("onednn:", 0) == 0 || impl.rfind("via-f32:onednn:", 0) == 0) << impl;
+    EXPECT_EQ(impl.find("ref"), std::string::npos) << impl;
+    if (simd_level() < Simd::kAvx512) EXPECT_EQ(impl.rfind("via-f32:", 0), 0u) << isa_name() << ": " << impl;
+  }
 }
 
 // ---- implementation choice, cache, threads, errors -----------------------------------------------

@@ -148,7 +148,12 @@ TEST_P(NnConvGolden, ForwardAndGradients) {
   const Golden& g = golden();
   ASSERT_GT(g.cases.size(), 40u);
   // float32: oneDNN's blocked kernels sum in another order than PyTorch's double reference.
-  const double rtol = dt == kFloat64 ? 1e-10 : 2e-5, atol = dt == kFloat64 ? 1e-10 : 2e-5;
+  // bfloat16 / float16 (issue 14: on every ISA, natively or through float32): the inputs' and the
+  // result's rounding, 8 and 11 significant bits, relative to the result's scale.
+  double rtol = 2e-5, atol = 2e-5;
+  if (dt == kFloat64) rtol = atol = 1e-10;
+  if (dt == kBFloat16) rtol = 0.0, atol = 3e-2;
+  if (dt == kFloat16) rtol = 0.0, atol = 4e-3;
   for (const json& c : g.cases) {
     const std::string id = c.at("id");
     SCOPED_TRACE(id);
@@ -168,6 +173,10 @@ TEST_P(NnConvGolden, ForwardAndGradients) {
     // float32 output against the float64 result: scale atol by the magnitudes summed.
     expect_close(id + " output", y, ywant, rtol, atol * std::max(1.0, ywant.abs().max().item<double>()));
     y.backward(get("gy").to(dt));
+    // A max pool's gradient goes to its window's argmax, which rounding to 16 bits may move to
+    // another (tied) pixel: its values are checked above, its routing in float32 and float64.
+    const bool reduced = dt == kBFloat16 || dt == kFloat16;
+    if (reduced && c.at("op") == "max_pool2d") continue;
     for (auto [t, n] : {std::pair{x, "gx"}, std::pair{w, "gw"}, std::pair{b, "gb"}}) {
       if (!t.defined()) continue;
       Tensor want = get(n);
@@ -185,8 +194,8 @@ TEST_P(NnConvGolden, ForwardAndGradients) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, NnConvGolden, ::testing::Values(kFloat32, kFloat64),
-                         [](const auto& info) { return info.param == kFloat32 ? "float32" : "float64"; });
+INSTANTIATE_TEST_SUITE_P(Dtypes, NnConvGolden, ::testing::Values(kFloat32, kFloat64, kBFloat16, kFloat16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 // ---- SEED A4: output sizes ----
 

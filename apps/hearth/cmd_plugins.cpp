@@ -12,6 +12,16 @@
 namespace hearth::cli {
 namespace {
 
+/// The run-time facts a plugin registered (components "property:NAME"), with their values now.
+std::vector<std::pair<std::string, std::string>> properties_of(const hearth::PluginRecord& r) {
+  const std::string prefix = std::string(hearth::kPropertyComponent) + ":";
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& c : r.components)
+    if (c.rfind(prefix, 0) == 0)
+      out.emplace_back(c.substr(prefix.size()), hearth::plugin_property(c.substr(prefix.size())));
+  return out;
+}
+
 int cmd_plugins(const std::vector<std::string>& args) {
   Common c;
   bool json = false;
@@ -35,8 +45,10 @@ int cmd_plugins(const std::vector<std::string>& args) {
       o["name"] = r.name;
       o["version"] = r.version;
       o["abi"] = r.abi;
-      o["registered"] = {{"devices", r.devices}, {"ops", r.ops}, {"kernels", r.kernels},
-                         {"components", r.components}};
+      o["registered"] = {{"devices", r.devices}, {"ops", r.ops}, {"kernels", r.kernels}, {"components", r.components}};
+      nlohmann::json props = nlohmann::json::object();
+      for (const auto& [k, v] : properties_of(r)) props[k] = v;
+      o["properties"] = props;
       arr.push_back(o);
     }
     std::cout << arr.dump(2) << "\n";
@@ -67,6 +79,7 @@ int cmd_plugins(const std::vector<std::string>& args) {
       for (const auto& o : r.components) std::cout << " " << o;
       std::cout << "\n";
     }
+    for (const auto& [k, v] : properties_of(r)) std::cout << "  " << k << ": " << v << "\n";
   }
   std::cout << "backends:";
   for (const auto& b : hearth::available_backends()) {

@@ -87,6 +87,13 @@ void load_weights(const std::string& path, nn::Module& model) {
   load_training_checkpoint(file, s, o);
 }
 
+/// The plugins' run-time facts ("cpu.isa" and the like): which code paths produced the figures.
+json plugin_facts() {
+  json j = json::object();
+  for (const auto& [k, v] : plugin_properties()) j[k] = v;
+  return j;
+}
+
 json device_peaks(const std::map<std::string, size_t>& peaks) {
   json o = json::object();
   for (const auto& [d, b] : peaks) o[d] = b;
@@ -337,6 +344,8 @@ int cmd_train(const std::vector<std::string>& args) {
     j["command"] = "train";
     j["model"] = model_spec;
     j["backend"] = dev.str();
+    j["isa"] = plugin_property("cpu.isa");
+    j["plugin_properties"] = plugin_facts();
     j["dataset"] = dataset;
     j["epochs"] = epochs;
     j["batch"] = batch;
@@ -409,6 +418,8 @@ int cmd_eval(const std::vector<std::string>& args) {
               {"dataset", dataset},      {"batch", batch},        {"eval_seconds", r.seconds},
               {"test_accuracy", r.accuracy}, {"test_loss", r.loss}, {"samples", r.samples},
               {"peak_rss_mb", train::peak_rss_mb()}};
+    j["isa"] = plugin_property("cpu.isa");
+    j["plugin_properties"] = plugin_facts();
     write_json(metrics_json, j);
   }
   return 0;

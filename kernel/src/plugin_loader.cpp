@@ -497,4 +497,20 @@ std::vector<std::string> component_names(std::string_view kind) {
   return out;
 }
 
+std::string plugin_property(std::string_view name) {
+  auto fn = reinterpret_cast<PropertyFn>(find_component(kPropertyComponent, name));
+  if (!fn) return "";
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return std::string("error: ") + e.what();
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> plugin_properties() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& n : component_names(kPropertyComponent)) out.emplace_back(n, plugin_property(n));
+  return out;
+}
+
 }  // namespace hearth

@@ -23,6 +23,7 @@
 
 #include "common.h"
 #include "hearth/autograd_meta.h"
+#include "hearth/functions.h"
 #include "onednn_layout.h"
 #include "scratch_buffer.h"
 
@@ -542,15 +543,67 @@ void run_plan(const Plan& p, const std::array<TensorImpl*, kMaxOperands>& ts, bo
   t.scratch.trim();
 }
 
-mdt onednn_type(ScalarType t) { return t == kBFloat16 ? mdt::bf16 : mdt::f32; }
-bool onednn_dtype(ScalarType t) { return t == kFloat32 || t == kBFloat16; }
+mdt onednn_type(ScalarType t) { return t == kBFloat16 ? mdt::bf16 : t == kFloat16 ? mdt::f16 : mdt::f32; }
+bool onednn_dtype(ScalarType t) { return t == kFloat32 || t == kBFloat16 || t == kFloat16; }
+
+/// dst (n floats) <- a contiguous 16-bit tensor, exactly; and back, rounding to nearest even.
+template <typename T>
+void widen_to(const T* src, float* dst, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] = static_cast<float>(src[i]);
+  });
+}
+template <typename T>
+void round_to(const float* src, T* dst, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] = T(src[i]);
+  });
+}
+
+/// bfloat16/float16 where oneDNN has no primitive for them on this CPU (AVX2 has none in oneDNN
+/// 2.6): the operands widened to float32 copies, the float32 plan, each output rounded once —
+/// the float32 speed and float32 accuracy, not the reference loop's. False when oneDNN declines
+/// the shape in float32 too.
+bool try_onednn_via_f32(Kind kind, const Geom& g, bool bias, bool relu,
+                        const std::array<TensorImpl*, kMaxOperands>& ts) {
+  auto plan = get_plan(kind, mdt::f32, g, bias, relu);
+  if (!plan) return false;
+  std::array<Tensor, kMaxOperands> keep;
+  std::array<TensorImpl*, kMaxOperands> wide{};
+  for (std::size_t i = 0; i < plan->operands.size(); ++i) {
+    TensorImpl* t = ts[i];
+    if (t->opaque_layout()) t->ensure_strided();
+    keep[i] = empty(t->sizes(), TensorOptions(kFloat32));
+    wide[i] = keep[i].unsafeGetTensorImpl();
+    if (plan->operands[i].output) continue;
+    float* dst = static_cast<float*>(wide[i]->data());
+    if (t->dtype() == kBFloat16)
+      widen_to(static_cast<const BFloat16*>(t->data()), dst, t->numel());
+    else
+      widen_to(static_cast<const Half*>(t->data()), dst, t->numel());
+  }
+  try {
+    run_plan(*plan, wide, /*keep_blocked=*/false);
+  } catch (const dnnl::error& e) {
+    HEARTH_CHECK(false, Error, "oneDNN convolution (", plan->impl, ", via float32) failed: ", e.what());
+  }
+  for (std::size_t i = 0; i < plan->operands.size(); ++i) {
+    if (!plan->operands[i].output) continue;
+    const float* src = static_cast<const float*>(wide[i]->data());
+    if (ts[i]->dtype() == kBFloat16)
+      round_to(src, static_cast<BFloat16*>(ts[i]->data()), ts[i]->numel());
+    else
+      round_to(src, static_cast<Half*>(ts[i]->data()), ts[i]->numel());
+  }
+  return true;
+}
 
 /// Tries oneDNN; false when it declined the shape (then the caller runs the reference loop).
 bool try_onednn(Kind kind, ScalarType dt, const Geom& g, bool bias, bool relu,
                 const std::array<TensorImpl*, kMaxOperands>& ts) {
   if (!onednn_dtype(dt)) return false;
   auto plan = get_plan(kind, onednn_type(dt), g, bias, relu);
-  if (!plan) return false;
+  if (!plan) return dt != kFloat32 && try_onednn_via_f32(kind, g, bias, relu, ts);
   try {
     // Blocked results only for float32: the layout-aware loops (pool, relu mask) are float32.
     run_plan(*plan, ts, dt == kFloat32);

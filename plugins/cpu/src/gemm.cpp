@@ -1,5 +1,9 @@
-// GEMM for the CPU plugin: cached oneDNN 2.6 matmul primitives (f32, bf16) and a blocked f64 loop.
+// GEMM for the CPU plugin: cached oneDNN 2.6 matmul primitives (f32, bf16, f16; 16-bit types through
+// f32 where this CPU has no primitive for them) and a blocked f64 loop.
 #include "gemm.h"
+
+#include "hearth/half.h"
+#include "onednn_prim.h"
 #include "scratch_buffer.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -22,36 +26,17 @@ namespace {
 using dnnl::memory;
 using mdt = memory::data_type;
 
-// Leaked on purpose: plugins are never unloaded, and a leaked engine cannot be destroyed before
-// the thread-local memory objects that point at it during process teardown.
-dnnl::engine& cpu_engine() {
-  static auto* e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *e;
-}
-
-// One stream per thread: a CPU stream is cheap, and oneDNN does not promise that one stream may be
-// used by several threads at once.
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream s(cpu_engine());
-  return s;
-}
+dnnl::engine& cpu_engine() { return dnn::engine(); }
+dnnl::stream& cpu_stream() { return dnn::stream(); }
 
 std::size_t elem_size(int dtype) { return dtype == kGemmF64 ? 8 : dtype == kGemmF32 ? 4 : 2; }
 
-// ---- bf16 helpers (round to nearest even, NaN stays NaN) -----------------------------------------
-inline float bf2f(uint16_t v) {
-  uint32_t u = uint32_t(v) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint16_t f2bf(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
+// ---- 16-bit helpers (round to nearest even, NaN stays NaN) --------------------------------------
+inline float bf2f(uint16_t v) { return detail::bits_to_float(uint32_t(v) << 16); }
+inline uint16_t f2bf(float f) { return BFloat16::from_float(f); }
+inline float h2f(uint16_t v) { return Half::to_float(v); }
+inline uint16_t f2h(float f) { return Half::from_float(f); }
+bool is_16bit(int dtype) { return dtype == kGemmBF16 || dtype == kGemmF16; }
 
 // ---- the problem after normalisation ------------------------------------------------------------
 struct Mat {
@@ -124,9 +109,10 @@ struct Plan {
   memory::desc mdA, mdB, mdC, mdBias, mdScratch;
   std::size_t scratch_bytes = 0;
   std::string impl;
+  bool via_f32 = false;  // 16-bit operands oneDNN has no primitive for here: widen, f32 plan, round
 };
 
-mdt onednn_type(int dtype) { return dtype == kGemmBF16 ? mdt::bf16 : mdt::f32; }
+mdt onednn_type(int dtype) { return dtype == kGemmBF16 ? mdt::bf16 : dtype == kGemmF16 ? mdt::f16 : mdt::f32; }
 
 // Builds the primitive for the given choices; returns false if oneDNN rejects the descriptors.
 bool build_primitive(const Problem& p, Plan& pl) {
@@ -208,6 +194,12 @@ std::shared_ptr<Plan> make_plan(const Problem& p) {
         ok = true;
       }
     }
+  }
+  if (!ok && is_16bit(p.dtype)) {
+    // No bf16/f16 matmul on this ISA (bf16 needs AVX-512 in oneDNN 2.6, f16 more): compute in f32.
+    pl->via_f32 = true;
+    pl->impl = "via-f32";
+    return pl;
   }
   if (!ok) throw std::runtime_error("hearth gemm: oneDNN could not create a matmul primitive");
   std::string desc = "onednn:" + pl->impl;
@@ -294,6 +286,12 @@ Local& get_local(const Problem& p) {
   Local loc;
   loc.plan = get_shared_plan(key, p);
   const Plan& pl = *loc.plan;
+  if (pl.via_f32) {  // no primitive: run_via_f32 looks up the f32 problem's own plan
+    Local& stored = lc.map.emplace(key, std::move(loc)).first->second;
+    lc.last_key = key;
+    lc.last = &stored;
+    return stored;
+  }
   auto& eng = cpu_engine();
   loc.mA = memory(pl.mdA, eng, nullptr);
   loc.mB = memory(pl.mdB, eng, nullptr);
@@ -368,13 +366,35 @@ void scatter(const float* t, const Mat& c, int64_t nb, int64_t M, int64_t N, flo
 void scatter_c(int dtype, const float* t, const Mat& c, int64_t nb, int64_t M, int64_t N, float beta) {
   if (dtype == kGemmF32)
     scatter<float>(t, c, nb, M, N, beta, [](float v) { return v; }, [](float v) { return v; });
-  else
+  else if (dtype == kGemmBF16)
     scatter<uint16_t>(t, c, nb, M, N, beta, bf2f, f2bf);
+  else
+    scatter<uint16_t>(t, c, nb, M, N, beta, h2f, f2h);
 }
+
+// dst (nb x rows x cols, dense f32) <- a strided 16-bit operand, widened exactly.
+void widen(int dtype, const Mat& m, int64_t nb, int64_t rows, int64_t cols, float* dst) {
+  const uint16_t* s = reinterpret_cast<const uint16_t*>(m.p);
+  const bool bf = dtype == kGemmBF16;
+  const bool par = nb * rows * cols > (1 << 15);
+#pragma omp parallel for collapse(2) if (par) schedule(static)
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint16_t* sr = s + b * m.bs + r * m.rs;
+      float* dr = dst + (b * rows + r) * cols;
+      if (bf)
+        for (int64_t c = 0; c < cols; ++c) dr[c] = bf2f(sr[c * m.cs]);
+      else
+        for (int64_t c = 0; c < cols; ++c) dr[c] = h2f(sr[c * m.cs]);
+    }
+}
+
+void run_via_f32(const Problem& p);
 
 void run_onednn(const Problem& p) {
   Local& loc = get_local(p);
   const Plan& pl = *loc.plan;
+  if (pl.via_f32) return run_via_f32(p);
   Temps& tmp = temps();
   const std::size_t es = elem_size(p.dtype);
   const int64_t iters = pl.loop ? p.batch : 1;
@@ -415,6 +435,55 @@ void run_onednn(const Problem& p) {
   tmp.b.trim();
   tmp.c.trim();
   tmp.scratch.trim();
+}
+
+// ---- 16-bit operands without a oneDNN primitive -----------------------------------------------
+// The f32 problem over dense widened copies: A, B (and bias) widened exactly, C accumulated in an
+// f32 temporary T that starts as C when beta != 0, so every batch order and beta rule is the f32
+// path's, and the result is rounded to 16 bits once.
+struct Widened {
+  ScratchBuffer a, b, c, bias;
+};
+Widened& widened() {
+  thread_local Widened w;
+  return w;
+}
+
+Problem f32_problem(const Problem& p, const float* a, const float* b, float* t, const float* bias) {
+  Problem q = p;
+  q.dtype = kGemmF32;
+  const int64_t nA = p.a.bs == 0 ? 1 : p.batch, nB = p.b.bs == 0 ? 1 : p.batch;
+  const int64_t nC = p.c.bs == 0 ? 1 : p.batch;
+  q.a = {reinterpret_cast<const char*>(a), nA == 1 ? 0 : p.M * p.K, p.K, 1};
+  q.b = {reinterpret_cast<const char*>(b), nB == 1 ? 0 : p.K * p.N, p.N, 1};
+  q.c = {reinterpret_cast<const char*>(t), nC == 1 ? 0 : p.M * p.N, p.N, 1};
+  normalize_2d(q.M, q.K, q.a.rs, q.a.cs);
+  normalize_2d(q.K, q.N, q.b.rs, q.b.cs);
+  normalize_2d(q.M, q.N, q.c.rs, q.c.cs);
+  q.bias = bias;
+  return q;
+}
+
+void run_via_f32(const Problem& p) {
+  Widened& w = widened();
+  const int64_t nA = p.a.bs == 0 ? 1 : p.batch, nB = p.b.bs == 0 ? 1 : p.batch;
+  const int64_t nC = p.c.bs == 0 ? 1 : p.batch;
+  auto* a = static_cast<float*>(w.a.get(std::size_t(nA * p.M * p.K) * sizeof(float)));
+  auto* b = static_cast<float*>(w.b.get(std::size_t(nB * p.K * p.N) * sizeof(float)));
+  auto* t = static_cast<float*>(w.c.get(std::size_t(nC * p.M * p.N) * sizeof(float)));
+  widen(p.dtype, p.a, nA, p.M, p.K, a);
+  widen(p.dtype, p.b, nB, p.K, p.N, b);
+  if (p.beta != 0.f) widen(p.dtype, p.c, nC, p.M, p.N, t);
+  float* bias = nullptr;
+  if (p.bias) {
+    bias = static_cast<float*>(w.bias.get(std::size_t(p.N) * sizeof(float)));
+    widen(p.dtype, Mat{static_cast<const char*>(p.bias), 0, p.N, 1}, 1, 1, p.N, bias);
+  }
+  run_onednn(f32_problem(p, a, b, t, bias));
+  scatter_c(p.dtype, t, p.c, nC, p.M, p.N, 0.f);
+  w.a.trim();
+  w.b.trim();
+  w.c.trim();
 }
 
 // ---- f64: blocked loop ------------------------------------------------------------------------
@@ -495,15 +564,17 @@ void run_k0(const Problem& p) {
     run_k0_t<double>(p, id, [](double v) { return v; });
   else if (p.dtype == kGemmF32)
     run_k0_t<float>(p, id, [](double v) { return float(v); });
-  else
+  else if (p.dtype == kGemmBF16)
     run_k0_t<uint16_t>(p, bf2f, [](double v) { return f2bf(float(v)); });
+  else
+    run_k0_t<uint16_t>(p, h2f, [](double v) { return f2h(float(v)); });
 }
 
 // Validates and normalises; returns false when there is nothing to compute.
 bool prepare(const GemmArgs& g, Problem& p) {
   auto bad = [](const char* what) { throw std::invalid_argument(std::string("hearth gemm: ") + what); };
   if (g.batch < 0 || g.M < 0 || g.N < 0 || g.K < 0) bad("negative dimension");
-  if (g.dtype != kGemmF32 && g.dtype != kGemmF64 && g.dtype != kGemmBF16) bad("unsupported dtype");
+  if (g.dtype != kGemmF32 && g.dtype != kGemmF64 && !is_16bit(g.dtype)) bad("unsupported dtype");
   if (g.batch == 0 || g.M == 0 || g.N == 0) return false;
   if (!g.C) bad("C is null");
   if (g.K > 0 && (!g.A || !g.B)) bad("A or B is null");
@@ -553,7 +624,11 @@ std::string gemm_impl(const GemmArgs& args) {
   if (!prepare(args, p)) return "trivial";
   if (p.K == 0) return "trivial";
   if (p.dtype == kGemmF64) return "ref:f64";
-  return get_local(p).plan->impl;
+  const Plan& pl = *get_local(p).plan;
+  if (!pl.via_f32) return pl.impl;
+  static const float dummy = 0.f;  // the f32 plan's key depends on shapes and strides only
+  float* d = const_cast<float*>(&dummy);
+  return "via-f32:" + get_local(f32_problem(p, d, d, d, p.bias ? d : nullptr)).plan->impl;
 }
 
 std::size_t gemm_cache_size() {

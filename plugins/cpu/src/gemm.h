@@ -1,4 +1,4 @@
-// Raw-pointer GEMM for the CPU plugin: oneDNN matmul for f32/bf16, a blocked OpenMP loop for f64.
+// Raw-pointer GEMM for the CPU plugin: oneDNN matmul for f32/bf16/f16, a blocked OpenMP loop for f64.
 #pragma once
 
 #include <cstddef>
@@ -7,8 +7,10 @@
 
 namespace hearth::cpu {
 
-// Element type of A, B, C and bias (all the same). bf16 needs a CPU oneDNN can run bf16 on.
-enum GemmDtype : int { kGemmF32 = 0, kGemmF64 = 1, kGemmBF16 = 2 };
+// Element type of A, B, C and bias (all the same). bf16 and f16 run natively where oneDNN has a
+// primitive for them on this CPU (and ISA cap); elsewhere the operands are widened to f32, the
+// product computed in f32 and rounded once into C (impl "via-f32:...").
+enum GemmDtype : int { kGemmF32 = 0, kGemmF64 = 1, kGemmBF16 = 2, kGemmF16 = 3 };
 
 // C[b] = alpha * A[b] @ B[b] + bias + beta * C[b]   for b in [0, batch)
 // A[b] is M x K, B[b] is K x N, C[b] is M x N; every stride is in elements, so a transposed operand
@@ -35,7 +37,7 @@ struct GemmArgs {
 void gemm(const GemmArgs& args);
 
 // Which implementation gemm(args) uses, e.g. "onednn:brg:avx512_core", "onednn:gemm:jit+packA",
-// "ref:f64", "trivial". Builds (and caches) the plan but runs nothing; for tests and benchmarks.
+// "via-f32:onednn:brg:avx2", "ref:f64", "trivial". Builds (and caches) the plan but runs nothing; for tests and benchmarks.
 std::string gemm_impl(const GemmArgs& args);
 
 // Number of cached plans (shared cache) and a way to drop them all (tests, memory pressure).

@@ -1,5 +1,5 @@
-// The gemm op: out = beta*c + alpha*a@b, batched. float32/float64/bfloat16 go to gemm() (oneDNN);
-// float16 and integers use a plain loop (PyTorch's CPU matmul has no fast path for them either).
+// The gemm op: out = beta*c + alpha*a@b, batched. Floating types go to gemm() (oneDNN; 16-bit types
+// through f32 where this CPU has no primitive for them); integers use a plain exact loop.
 #include "common.h"
 
 #include <stdexcept>
@@ -118,7 +118,7 @@ void gemm_kernel(const KernelArgs& args) {
   Mat3 C{};
   if (c) C = broadcast_c(c, shape);
 
-  if (dt == kFloat32 || dt == kFloat64 || dt == kBFloat16) {
+  if (dt == kFloat32 || dt == kFloat64 || dt == kBFloat16 || dt == kFloat16) {
     GemmArgs g;
     g.batch = batch;
     g.M = M;
@@ -136,7 +136,7 @@ void gemm_kernel(const KernelArgs& args) {
     g.c_bs = O.bs;
     g.c_rs = O.rs;
     g.c_cs = O.cs;
-    g.dtype = dt == kFloat32 ? kGemmF32 : dt == kFloat64 ? kGemmF64 : kGemmBF16;
+    g.dtype = dt == kFloat32 ? kGemmF32 : dt == kFloat64 ? kGemmF64 : dt == kBFloat16 ? kGemmBF16 : kGemmF16;
     // GemmArgs holds alpha/beta as float: exact for the usual 1, 0, -1, 0.5, ...; a float64 gemm
     // with other values computes a@b unscaled and applies alpha/beta in double below.
     const bool scale_exact = static_cast<double>(static_cast<float>(at.alpha)) == at.alpha &&
@@ -171,29 +171,12 @@ void gemm_kernel(const KernelArgs& args) {
     } else {
       g.beta = 0.f;
     }
-    if (dt == kBFloat16) {
-      try {
-        gemm(g);
-        return;
-      } catch (const std::runtime_error&) {
-        // oneDNN cannot run bf16 on this CPU: fall through to the loop (c is already in out).
-      }
-      if (c && !g.bias) {
-        C = O;
-      }
-      gemm_loop<BFloat16, double>(A, Bm, c ? &C : nullptr, O, batch, M, N, K, at.alpha, at.beta);
-      return;
-    }
     call_gemm(g);
     return;
   }
-  HEARTH_CPU_DISPATCH(kFloats | kInts, dt, "gemm", {
-    if constexpr (is_float_v<scalar_t>) {
-      gemm_loop<scalar_t, double>(A, Bm, c ? &C : nullptr, O, batch, M, N, K, at.alpha, at.beta);
-    } else {
-      gemm_loop<scalar_t, int64_t>(A, Bm, c ? &C : nullptr, O, batch, M, N, K, static_cast<int64_t>(at.alpha),
-                                   static_cast<int64_t>(at.beta));
-    }
+  HEARTH_CPU_DISPATCH(kInts, dt, "gemm", {
+    gemm_loop<scalar_t, int64_t>(A, Bm, c ? &C : nullptr, O, batch, M, N, K, static_cast<int64_t>(at.alpha),
+                                 static_cast<int64_t>(at.beta));
   });
 }
 

@@ -1,5 +1,5 @@
-// oneDNN plumbing for the normalization and softmax kernels: engine, per-thread stream, and a
-// per-thread primitive cache keyed by shape and flags (creating a primitive costs far more than
+// oneDNN plumbing for hearth-cpu: the one engine, per-thread streams, and (for the normalization
+// and softmax kernels) a per-thread primitive cache keyed by shape and flags (creating a primitive costs far more than
 // running a small one).
 #pragma once
 
@@ -13,13 +13,18 @@
 #include <utility>
 
 #include "hearth/error.h"
+#include "isa.h"
 
 namespace hearth::cpu::dnn {
 
-/// The process's CPU engine for these kernels. Leaked on purpose: plugins are never unloaded, and
-/// thread-local memory objects may still point at it during process teardown.
+/// The process's CPU engine, for every oneDNN call of hearth-cpu. Created after the ISA cap is
+/// applied (a primitive made before it would dispatch uncapped). Leaked on purpose: plugins are
+/// never unloaded, and thread-local memory objects may still point at it during teardown.
 inline dnnl::engine& engine() {
-  static auto* e = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  static auto* e = [] {
+    apply_isa_cap();
+    return new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return *e;
 }
 

@@ -18,10 +18,11 @@
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HEARTH_POOL_AVX512 1
+#define HEARTH_POOL_X86 1
 #endif
 
 #include "common.h"
+#include "isa.h"
 #include "onednn_layout.h"
 
 namespace hearth::cpu {
@@ -199,14 +200,13 @@ void max_pool(TensorImpl* in, TensorImpl* out, TensorImpl* ind, const PoolGeom& 
 // loops (first maximum in row-major window order, NaN wins) and the same index (h*W + w within the
 // plane), stored as int32 in the same blocked layout; the backward scatters through it.
 
-#if defined(HEARTH_POOL_AVX512)
-// The plugin is built for baseline x86-64; these run where the CPU has AVX-512 (checked once):
-// one register holds the 16 channels of an nChw16c pixel, so a window tap is a load, two compares
-// into a mask and two masked moves (4x fewer instructions than the SSE2 path).
-bool have_avx512() {
-  static const bool v = __builtin_cpu_supports("avx512f");
-  return v;
-}
+#if defined(HEARTH_POOL_X86)
+// The plugin is built for baseline x86-64; these run where simd_level() allows (HEARTH_CPU_ISA,
+// isa.h): one AVX-512 register holds the 16 channels of an nChw16c pixel, one AVX2 register the 8
+// of an nChw8c pixel (the layout oneDNN picks under AVX2), so a window tap is a load, two compares
+// and two selects for all of them.
+bool use_avx512() { return simd_level() >= Simd::kAvx512; }
+bool use_avx2() { return simd_level() >= Simd::kAvx2; }
 
 __attribute__((target("avx512f"))) void max_pool_b16_avx512(const float* x, float* y, int32_t* ind, int64_t p0,
                                                             int64_t p1, const PoolGeom& g, const attrs::Pool& a) {
@@ -238,6 +238,37 @@ __attribute__((target("avx512f"))) void max_pool_b16_avx512(const float* x, floa
   }
 }
 
+/// The same for nChw8c under AVX2: a select is a blend by the compare's mask.
+__attribute__((target("avx2"))) void max_pool_b8_avx2(const float* x, float* y, int32_t* ind, int64_t p0, int64_t p1,
+                                                      const PoolGeom& g, const attrs::Pool& a) {
+  const int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* xp = x + p * g.H * g.W * 8;
+    float* yp = y + p * g.OH * g.OW * 8;
+    int32_t* ip = ind ? ind + p * g.OH * g.OW * 8 : nullptr;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const auto [hs, he] = window_taps(oh, sh, ph, kh, dh, g.H);
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const auto [ws, we] = window_taps(ow, sw, pw, kw, dw, g.W);
+        __m256 best = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+        __m256i bi = _mm256_set1_epi32(static_cast<int32_t>(hs * g.W + ws));
+        for (int64_t ih = hs; ih < he; ih += dh)
+          for (int64_t iw = ws; iw < we; iw += dw) {
+            const __m256 v = _mm256_loadu_ps(xp + (ih * g.W + iw) * 8);
+            const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            best = _mm256_blendv_ps(best, v, t);
+            bi = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(bi), _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(ih * g.W + iw))),
+                t));
+          }
+        _mm256_storeu_ps(yp + (oh * g.OW + ow) * 8, best);
+        if (ip) _mm256_storeu_si256(reinterpret_cast<__m256i*>(ip + (oh * g.OW + ow) * 8), bi);
+      }
+    }
+  }
+}
+
 /// Backward of a pooling whose windows tile the input (stride = kernel, no padding or dilation):
 /// every input pixel lies in at most one window, so grad_input is written once, pixel by pixel,
 /// as "grad where the saved index is this pixel, else 0" (no zero fill, no scatter).
@@ -263,6 +294,34 @@ __attribute__((target("avx512f"))) void max_pool_bwd_tiled_b16_avx512(float* gp,
       const __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(ipp + j),
                                                   _mm512_set1_epi32(static_cast<int32_t>(ih * W + iw)));
       _mm512_storeu_ps(row + iw * 16, _mm512_maskz_mov_ps(m, _mm512_loadu_ps(gop + j)));
+    }
+  }
+}
+
+/// The tiled backward with AVX2, for B = 8 or 16 (B / 8 registers per pixel).
+template <int B>
+__attribute__((target("avx2"))) void max_pool_bwd_tiled_avx2(float* gp, const float* gop, const int32_t* ipp,
+                                                             int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                                             int64_t kh, int64_t kw) {
+  static_assert(B % 8 == 0);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t ih = 0; ih < H; ++ih) {
+    const int64_t oh = ih / kh;
+    float* row = gp + ih * W * B;
+    for (int64_t iw = 0; iw < W; ++iw) {
+      const int64_t ow = iw / kw;
+      float* px = row + iw * B;
+      if (oh >= OH || ow >= OW) {
+        for (int q = 0; q < B; q += 8) _mm256_storeu_ps(px + q, zero);
+        continue;
+      }
+      const int64_t j = (oh * OW + ow) * B;
+      const __m256i here = _mm256_set1_epi32(static_cast<int32_t>(ih * W + iw));
+      for (int q = 0; q < B; q += 8) {
+        const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ipp + j + q));
+        const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(idx, here));
+        _mm256_storeu_ps(px + q, _mm256_and_ps(m, _mm256_loadu_ps(gop + j + q)));
+      }
     }
   }
 }
@@ -356,10 +415,15 @@ bool max_pool_try_blocked(TensorImpl* in, TensorImpl* out, TensorImpl* ind, cons
   const float* x = static_cast<const float*>(in->opaque_data());
   float* y = static_cast<float*>(out->opaque_data());
   int32_t* id = ind ? static_cast<int32_t*>(ind->opaque_data()) : nullptr;
-#if defined(HEARTH_POOL_AVX512)
-  if (B == 16 && have_avx512()) {
+#if defined(HEARTH_POOL_X86)
+  if (B == 16 && use_avx512()) {
     parallel_for(P, plane_grain(g.H * g.W * B),
                  [&](int64_t p0, int64_t p1) { max_pool_b16_avx512(x, y, id, p0, p1, g, at); });
+    return true;
+  }
+  if (B == 8 && use_avx2()) {
+    parallel_for(P, plane_grain(g.H * g.W * B),
+                 [&](int64_t p0, int64_t p1) { max_pool_b8_avx2(x, y, id, p0, p1, g, at); });
     return true;
   }
 #endif
@@ -395,11 +459,13 @@ bool max_pool_backward_try_blocked(const Tensor& go_t, TensorImpl* ind, TensorIm
   const bool tiled = at && at->stride[0] == tkh && at->stride[1] == tkw && at->padding[0] == 0 &&
                      at->padding[1] == 0 && at->dilation[0] == 1 && at->dilation[1] == 1 && OH * tkh <= H &&
                      OW * tkw <= W;
-#if defined(HEARTH_POOL_AVX512)
-  const bool use_tiled = tiled && B == 16 && have_avx512();
+#if defined(HEARTH_POOL_X86)
+  // AVX-512 for nChw16c, AVX2 for nChw8c (and for nChw16c when an AVX-512 layout meets an AVX2 cap).
+  const int tiled_kind = !tiled ? 0 : (B == 16 && use_avx512()) ? 1 : ((B == 8 || B == 16) && use_avx2()) ? 2 : 0;
 #else
-  const bool use_tiled = false;
+  const int tiled_kind = 0;
 #endif
+  const bool use_tiled = tiled_kind != 0;
   // opaque_data() for the blocked operands: another thread may convert them meanwhile.
   const float* g = static_cast<const float*>(lg ? go->opaque_data() : go->data());
   const int32_t* ip = static_cast<const int32_t*>(ind->opaque_data());
@@ -423,9 +489,16 @@ bool max_pool_backward_try_blocked(const Tensor& go_t, TensorImpl* ind, TensorIm
         }
         gop = gbuf.data();
       }
-#if defined(HEARTH_POOL_AVX512)
-      if (use_tiled) {
+#if defined(HEARTH_POOL_X86)
+      if (tiled_kind == 1) {
         max_pool_bwd_tiled_b16_avx512(gp, gop, ipp, H, W, OH, OW, tkh, tkw);
+        continue;
+      }
+      if (tiled_kind == 2) {
+        if (B == 16)
+          max_pool_bwd_tiled_avx2<16>(gp, gop, ipp, H, W, OH, OW, tkh, tkw);
+        else
+          max_pool_bwd_tiled_avx2<8>(gp, gop, ipp, H, W, OH, OW, tkh, tkw);
         continue;
       }
 #endif

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hearth/device.h"
@@ -95,5 +96,15 @@ Device require_backend(std::string_view name);
 /// Components registered by plugins of a kind, by name.
 const void* find_component(std::string_view kind, std::string_view name);
 std::vector<std::string> component_names(std::string_view kind);
+
+/// Facts a plugin reports about itself at run time, e.g. "cpu.isa" -> "avx2": a component of kind
+/// kPropertyComponent whose factory is a PropertyFn, called each time the property is read.
+inline constexpr const char* kPropertyComponent = "property";
+using PropertyFn = std::string (*)();
+/// Every registered property, by name (loads plugins first). A property whose function throws
+/// reads as "error: <what>".
+std::vector<std::pair<std::string, std::string>> plugin_properties();
+/// One property's value; "" when no plugin registered it.
+std::string plugin_property(std::string_view name);
 
 }  // namespace hearth
