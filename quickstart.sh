@@ -13,7 +13,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libgtest-dev libgmock-dev libbenchmark-dev
       libtorch-dev libopenblas0-openmp
       libhdf5-dev graphviz
-      libonnx-dev libonnx-testdata python3-onnx python3-h5py
+      libonnx-dev libonnx-testdata python3-onnx python3-h5py python3-torch python3-venv
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,6 +31,13 @@ cmake --preset default >/dev/null
 cmake --build --preset default
 
 if [ "$mode" = test ]; then
+  # onnxruntime (for the ONNX export cross-check) is not in Debian: a venv in the build tree, from PyPI.
+  if ! build/py-ort/bin/python3 -c 'import onnxruntime, numpy' 2>/dev/null; then
+    echo "quickstart: installing onnxruntime and numpy from PyPI into build/py-ort"
+    rm -rf build/py-ort
+    /usr/bin/python3 -m venv build/py-ort
+    build/py-ort/bin/pip install -q onnxruntime numpy
+  fi
   ctest --preset default -j "$(nproc)"
   # The CPU kernel and op tests again with hearth-cpu capped at AVX2 (issue 14): an AVX-512 machine
   # checks the paths an AVX2-only machine runs. On an AVX2-only machine the run above was that.

@@ -211,11 +211,22 @@ TEST_P(OnnxExport, PassesTheCheckerAndRunsBackThroughHearth) {
   check_with_python_checker(path);
 }
 
+/// The Python that has onnxruntime: $HEARTH_ORT_PYTHON, else the venv `./quickstart.sh test` makes
+/// in the build tree (Debian has no onnxruntime; it comes from PyPI), else python3 on PATH.
+std::string ort_python() {
+  if (const char* p = std::getenv("HEARTH_ORT_PYTHON"); p && *p) return p;
+  const std::string venv = std::string(HEARTH_BUILD_DIR) + "/py-ort/bin/python3";
+  return fs::exists(venv) ? venv : "python3";
+}
+
 TEST_P(OnnxExport, MatchesOnnxruntimeWhereInstalled) {
   const auto& c = GetParam();
-  if (sh("python3 -c 'import onnxruntime, numpy' 2>/dev/null") != 0)
-    GTEST_SKIP() << "onnxruntime is not importable by python3 (pip install onnxruntime); hearth's own run-back "
-                    "and onnx.checker are asserted by PassesTheCheckerAndRunsBackThroughHearth";
+  const std::string py = ort_python();
+  if (sh("'" + py + "' -c 'import onnxruntime, numpy' 2>/dev/null") != 0) {
+    ASSERT_FALSE(ci()) << "onnxruntime is missing under CI=true (./quickstart.sh test installs it in build/py-ort)";
+    GTEST_SKIP() << "onnxruntime is not importable by " << py << " (./quickstart.sh test installs it); hearth's own "
+                 << "run-back and onnx.checker are asserted by PassesTheCheckerAndRunsBackThroughHearth";
+  }
   manual_seed(4);
   auto m = nn::create_model(c.model);
   m->eval();
@@ -232,7 +243,7 @@ TEST_P(OnnxExport, MatchesOnnxruntimeWhereInstalled) {
   write(dir / "y.bin", std::string(static_cast<const char*>(want.data_ptr()), want.nbytes()));
   std::string shape;
   for (auto d : c.input) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-  const std::string cmd = "python3 " + kSourceDir + "/tests/golden/onnx_ort_check.py " + model.string() + " " +
+  const std::string cmd = "'" + py + "' " + kSourceDir + "/tests/golden/onnx_ort_check.py " + model.string() + " " +
                           (dir / "x.bin").string() + " " + shape + " " + (dir / "y.bin").string() + " 1e-5";
   EXPECT_EQ(sh(cmd), 0) << cmd;
 }
