@@ -374,6 +374,39 @@ TEST(OnnxBadInput, WrongInputShapeOrDtype) {
   EXPECT_THROW(m.run({{"x", zeros({2, 3})}, {"nope", zeros({1})}}), ValueError);
 }
 
+// Issue 16: a pooling node's per-dimension attributes are counted before any is read (a 1-value
+// kernel_shape on a 2-D pool used to read past its end).
+TEST(OnnxBadInput, PoolAttributesWithTheWrongArity) {
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    for (const char* attr : {"kernel_shape", "strides", "dilations", "pads"}) {
+      if (std::string(op) == "AveragePool" && std::string(attr) == "dilations") continue;
+      const std::string bytes = small_model([&](::onnx::GraphProto& g) {
+        auto* shp = g.mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+        shp->clear_dim();
+        for (int d : {1, 1, 4, 4}) shp->add_dim()->set_dim_value(d);
+        g.clear_initializer();
+        auto* n = g.mutable_node(0);
+        n->set_op_type(op);
+        n->clear_input();
+        n->add_input("x");
+        auto add_ints = [&](const char* name, std::vector<int64_t> v) {
+          auto* a = n->add_attribute();
+          a->set_name(name);
+          a->set_type(::onnx::AttributeProto::INTS);
+          for (int64_t x : v) a->add_ints(x);
+        };
+        const bool k = std::string(attr) == "kernel_shape";
+        add_ints("kernel_shape", k ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 2});
+        if (!k) add_ints(attr, {1});  // one value where 2 (pads: 4) are needed
+      });
+      hx::Model m = hx::Model::parse(bytes, "pool.onnx");
+      const std::string msg = message_of([&] { m.run({{"x", zeros({1, 1, 4, 4})}}); });
+      EXPECT_TRUE(contains(msg, attr) || contains(msg, "pads")) << op << " " << attr << ": " << msg;
+      EXPECT_TRUE(contains(msg, "spatial dims")) << op << " " << attr << ": " << msg;
+    }
+  }
+}
+
 TEST(OnnxBadInput, HostileTensors) {
   // raw_data shorter than the dims say.
   EXPECT_THROW(hx::Model::parse(small_model([](auto& g) {

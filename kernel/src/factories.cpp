@@ -30,9 +30,17 @@ Tensor empty_strided(IntArrayRef sizes, IntArrayRef strides, const TensorOptions
   for (size_t i = 0; i < sizes.size(); ++i) {
     HEARTH_CHECK(sizes[i] >= 0 && strides[i] >= 0, ShapeError, "empty_strided: negative size or stride");
     if (sizes[i] == 0) empty_t = true;
-    max_index += (sizes[i] - 1) * strides[i];
   }
-  const size_t bytes = empty_t ? 0 : static_cast<size_t>(max_index + 1) * element_size(o.dtype());
+  size_t bytes = 0;
+  if (!empty_t) {
+    bool ovf = false;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      int64_t span = 0;
+      ovf |= __builtin_mul_overflow(sizes[i] - 1, strides[i], &span) || __builtin_add_overflow(max_index, span, &max_index);
+    }
+    ovf |= __builtin_mul_overflow(static_cast<size_t>(max_index) + 1, element_size(o.dtype()), &bytes);
+    HEARTH_CHECK(!ovf, ShapeError, "empty_strided: sizes ", sizes, " and strides ", strides, " overflow int64");
+  }
   auto storage = detail::make_intrusive<StorageImpl>(bytes, o.device());
   return with_grad(Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, strides, 0)), o);
 }
@@ -191,7 +199,9 @@ Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides, const Tenso
 }
 
 Tensor from_blob(void* data, IntArrayRef sizes, std::function<void(void*)> deleter, const TensorOptions& o) {
-  const size_t bytes = static_cast<size_t>(checked_numel(sizes)) * element_size(o.dtype());
+  size_t bytes = 0;
+  HEARTH_CHECK(!__builtin_mul_overflow(static_cast<size_t>(checked_numel(sizes)), element_size(o.dtype()), &bytes),
+               ShapeError, "from_blob: shape ", sizes, " of ", o.dtype(), " overflows the address space");
   auto storage = detail::make_intrusive<StorageImpl>(data, bytes, o.device(), std::move(deleter));
   return with_grad(
       Tensor(detail::make_intrusive<TensorImpl>(std::move(storage), o.dtype(), sizes, contiguous_strides(sizes), 0)), o);

@@ -34,17 +34,21 @@ DimVector contiguous_strides(IntArrayRef sizes) {
   int64_t s = 1;
   for (size_t i = sizes.size(); i-- > 0;) {
     st[i] = s;
-    s *= std::max<int64_t>(sizes[i], 1);
+    // Zero-size dims count as 1 here, so [0, 2^40, 2^40] has no elements yet unrepresentable
+    // strides: refused, not left to signed overflow (issue 16).
+    HEARTH_CHECK(!__builtin_mul_overflow(s, std::max<int64_t>(sizes[i], 1), &s), ShapeError, "shape ", sizes,
+                 " has strides that overflow int64");
   }
   return st;
 }
 
 int64_t checked_numel(IntArrayRef sizes) {
-  int64_t n = 1;
+  int64_t n = 1, strided = 1;  // strided: the product with zero dims as 1, which strides need
   for (size_t i = 0; i < sizes.size(); ++i) {
     HEARTH_CHECK(sizes[i] >= 0, ShapeError, "negative dimension ", sizes[i], " in shape ", sizes);
-    HEARTH_CHECK(!__builtin_mul_overflow(n, sizes[i], &n), ShapeError, "shape ", sizes,
-                 " has too many elements (overflows int64)");
+    HEARTH_CHECK(!__builtin_mul_overflow(n, sizes[i], &n) &&
+                     !__builtin_mul_overflow(strided, std::max<int64_t>(sizes[i], 1), &strided),
+                 ShapeError, "shape ", sizes, " has too many elements (overflows int64)");
   }
   return n;
 }

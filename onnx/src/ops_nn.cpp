@@ -31,6 +31,10 @@ std::vector<int64_t> spatial_attr(const NodeCtx& c, const std::string& name, int
 /// spatial sizes `in` (nsp of them).
 Geo geometry(const NodeCtx& c, IntArrayRef in, const std::vector<int64_t>& kernel) {
   const int nsp = static_cast<int>(in.size());
+  // A hostile file may give any number of values: one per spatial dim, checked before any is read.
+  HEARTH_CHECK(nsp >= 1 && nsp <= 2, ShapeError, "onnx: ", c.where(), " has ", nsp, " spatial dims (1 or 2 supported)");
+  HEARTH_CHECK(static_cast<int>(kernel.size()) == nsp, ShapeError, "onnx: ", c.where(), " kernel_shape has ",
+               kernel.size(), " values for ", nsp, " spatial dims");
   Geo g;
   auto s = spatial_attr(c, "strides", nsp, 1);
   auto d = spatial_attr(c, "dilations", nsp, 1);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -125,45 +126,131 @@ uint64_t checked_nbytes(const std::vector<int64_t>& shape, const DtypeInfo& dt,
   return bytes;
 }
 
-// Records the first duplicate key while nlohmann parses (its DOM silently keeps the last one).
-// Only keys at depth 1 (tensor names, "__metadata__") and depth 2 (entry fields, metadata keys)
-// matter; a duplicate deeper down sits in a value that validation rejects anyway.
-struct DuplicateFinder {
-  struct Frame {
-    std::set<std::string> keys;
-    std::string name;      // key of this object in its parent (depth-2 objects only matter)
-    std::string last_key;  // most recent key read in this object
-  };
-  std::vector<Frame> stack;
-  bool found = false;
-  int depth = 0;
-  std::string parent, key;
+// The header is parsed as a stream (nlohmann's SAX interface), one top-level member at a time:
+// each tensor entry (or the metadata map) is built as a small JSON value, validated, and dropped.
+// A DOM parse of the whole header was quadratic in the number of entries (nlohmann's callback
+// parser rescans the parent object at every object end: 25k zero-size tensors took 42 s) and let
+// a hostile header nest 50M arrays deep. Here time is linear in the header, nesting stops at what
+// the format has (object > entry > field value), and a field value holds at most kMaxRank values,
+// so memory per entry is bounded by the format, not by what the file claims (issue 16).
+class HeaderSax final : public nlohmann::json_sax<json> {
+ public:
+  using Member = std::function<void(const std::string& key, json& value)>;
+  HeaderSax(const std::string& path, Member on_member) : path_(path), on_member_(std::move(on_member)) {}
 
-  bool on_event(int d, json::parse_event_t ev, json& parsed) {
-    switch (ev) {
-      case json::parse_event_t::object_start:
-        stack.push_back({{}, stack.empty() ? std::string() : stack.back().last_key, {}});
-        break;
-      case json::parse_event_t::key: {
-        Frame& f = stack.back();
-        std::string k = parsed.get<std::string>();
-        if (!found && d <= 2 && !f.keys.insert(k).second) {
-          found = true;
-          depth = d;
-          parent = f.name;
-          key = k;
-        }
-        f.last_key = std::move(k);
-        break;
-      }
-      case json::parse_event_t::object_end:
-        stack.pop_back();
-        break;
-      default:
-        break;
+  bool null() override { return put(json(nullptr)); }
+  bool boolean(bool v) override { return put(json(v)); }
+  bool number_integer(number_integer_t v) override { return put(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return put(json(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return put(json(v)); }
+  bool string(string_t& v) override { return put(json(std::move(v))); }
+  bool binary(binary_t&) override { return put(json(nullptr)); }  // JSON text has no binary values
+
+  bool start_object(std::size_t) override {
+    if (depth_ == 0) {  // the header object itself
+      depth_ = 1;
+      return true;
     }
+    open(json::object());
     return true;
   }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      if (!top_keys_.insert(k).second) {
+        if (k == kMetadataKey) fail(path_, "field '__metadata__': appears more than once");
+        fail(path_, "tensor '" + printable(k) + "': duplicate tensor name in the header");
+      }
+      top_key_ = std::move(k);
+      return true;
+    }
+    Frame& f = frames_.back();
+    if (depth_ == 2 && !f.keys.insert(k).second) {  // entry fields and metadata keys
+      if (top_key_ == kMetadataKey)
+        fail(path_, "field '__metadata__': key '" + printable(k) + "' appears more than once");
+      fail(path_, tensor_field(top_key_, k) + "appears more than once");
+    }
+    if (depth_ == 3 && f.value->size() >= kMaxRank) too_many();
+    f.key = std::move(k);
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override {
+    if (depth_ == 0) fail(path_, "field 'header': must be a JSON object, got a JSON array");
+    open(json::array());
+    return true;
+  }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+    fail(path_, "field 'header': not valid JSON: " + printable(ex.what(), 300));
+  }
+
+ private:
+  struct Frame {
+    json* value;
+    std::string key;             // the pending key of an object
+    std::set<std::string> keys;  // seen keys (duplicates matter at depth 2 only)
+  };
+
+  // depth_: 1 inside the header object, 2 inside a member's value, 3 inside a field's value.
+  // The member being parsed, and the field within it, for messages.
+  std::string where() const {
+    if (top_key_ == kMetadataKey) return "field '__metadata__': ";
+    return tensor_field(top_key_, frames_.empty() ? std::string() : frames_.front().key);
+  }
+  void open(json v) {
+    if (depth_ >= 3) fail(path_, where() + "nested deeper than a safetensors header allows");
+    json* slot = place(std::move(v));
+    frames_.push_back({slot, {}, {}});
+    ++depth_;
+  }
+  bool close() {
+    if (depth_ == 1) {  // end of the header object
+      depth_ = 0;
+      return true;
+    }
+    frames_.pop_back();
+    if (--depth_ == 1) emit();
+    return true;
+  }
+  bool put(json v) {
+    if (depth_ == 0) fail(path_, "field 'header': must be a JSON object, got " + describe(v));
+    place(std::move(v));
+    if (depth_ == 1) emit();
+    return true;
+  }
+  // Stores v where the parse is, returning its address (stable: containers only grow at the top).
+  json* place(json v) {
+    if (depth_ == 1) {
+      member_ = std::move(v);
+      return &member_;
+    }
+    Frame& f = frames_.back();
+    if (f.value->is_array()) {
+      // Field values (shape, data_offsets) and stray arrays: never more values than a shape's rank.
+      if (f.value->size() >= kMaxRank) too_many();
+      f.value->push_back(std::move(v));
+      return &f.value->back();
+    }
+    json& slot = (*f.value)[f.key];
+    slot = std::move(v);
+    return &slot;
+  }
+  [[noreturn]] void too_many() {
+    fail(path_, where() + "has more than " + std::to_string(kMaxRank) + " values (a tensor's rank is limited to " +
+                    std::to_string(kMaxRank) + ")");
+  }
+  void emit() {
+    on_member_(top_key_, member_);
+    member_ = json();
+  }
+
+  const std::string& path_;
+  Member on_member_;
+  int depth_ = 0;
+  std::set<std::string> top_keys_;
+  std::string top_key_;
+  json member_;
+  std::vector<Frame> frames_;
 };
 
 void parse_metadata(const json& v, std::map<std::string, std::string>& out,
@@ -330,41 +417,19 @@ Header parse_header_bytes(std::string_view text, uint64_t data_size, const std::
     fail(path, "field 'header_length': " + std::to_string(text.size()) +
                    " bytes exceeds the limit of " + std::to_string(kMaxHeaderSize));
 
-  DuplicateFinder dups;
-  json doc;
-  try {
-    doc = json::parse(
-        text.data(), text.data() + text.size(),
-        [&dups](int d, json::parse_event_t ev, json& parsed) {
-          return dups.on_event(d, ev, parsed);
-        },
-        /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const json::exception& ex) {
-    fail(path, "field 'header': not valid JSON: " + printable(ex.what(), 300));
-  }
-  if (!doc.is_object()) fail(path, "field 'header': must be a JSON object, got " + describe(doc));
-  if (dups.found) {
-    if (dups.depth == 1 && dups.key == kMetadataKey)
-      fail(path, "field '__metadata__': appears more than once");
-    if (dups.depth == 1)
-      fail(path, "tensor '" + printable(dups.key) + "': duplicate tensor name in the header");
-    if (dups.parent == kMetadataKey)
-      fail(path, "field '__metadata__': key '" + printable(dups.key) + "' appears more than once");
-    fail(path, tensor_field(dups.parent, dups.key) + "appears more than once");
-  }
-
   Header h;
   h.data_start = 8 + text.size();
   if (__builtin_add_overflow(h.data_start, data_size, &h.file_size))
     fail(path, "field 'header_length': data section size " + std::to_string(data_size) +
                    " overflows the file size");
-  h.entries.reserve(doc.size());
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    if (it.key() == kMetadataKey)
-      parse_metadata(it.value(), h.metadata, path);
+  HeaderSax sax(path, [&](const std::string& key, json& value) {
+    if (key == kMetadataKey)
+      parse_metadata(value, h.metadata, path);
     else
-      h.entries.push_back(parse_entry(it.key(), it.value(), data_size, path));
-  }
+      h.entries.push_back(parse_entry(key, value, data_size, path));
+  });
+  json::sax_parse(text.data(), text.data() + text.size(), &sax, json::input_format_t::json,
+                  /*strict=*/true, /*ignore_comments=*/false);
 
   // Tile check: sorted by offset, each tensor starts exactly where the previous one ended.
   std::sort(h.entries.begin(), h.entries.end(), [](const Entry& a, const Entry& b) {

@@ -32,6 +32,10 @@ namespace hearth::safetensors {
 /// Largest accepted JSON header, in bytes (the reference implementation's limit).
 inline constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
+/// Most values in one field of an entry, i.e. the largest rank a tensor may have (PyTorch's
+/// TensorIterator stops at 25 dims; 64 leaves room). Bounds the memory a header entry can take.
+inline constexpr size_t kMaxRank = 64;
+
 /// Key of the string->string metadata map inside the JSON header.
 inline constexpr std::string_view kMetadataKey = "__metadata__";
 

@@ -107,13 +107,15 @@ Tensor read_idx(const std::string& file) {
   read_exact(f.get(), dimbuf, 4 * static_cast<uint64_t>(ndim), file, "dims");
   hearth::DimVector sizes;
   const uint64_t esize = hearth::element_size(type.dtype);
-  uint64_t payload = esize;
+  uint64_t payload = esize, strided = esize;
   for (int d = 0; d < ndim; ++d) {
     const uint32_t n = be32(dimbuf + 4 * d);
     sizes.push_back(static_cast<int64_t>(n));
-    // Dims are < 2^32 each; stop before the product overflows 2^62.
-    if (n != 0 && payload > (uint64_t{1} << 62) / n)
-      fail(file, "dims", "element count overflows");
+    // Dims are < 2^32 each; stop before the product overflows 2^62. Zero dims count as 1 here:
+    // [0, 2^32-1, 2^32-1] holds no element, but its strides would still overflow (issue 16).
+    const uint64_t m = n == 0 ? 1 : n;
+    if (strided > (uint64_t{1} << 62) / m) fail(file, "dims", "element count overflows");
+    strided *= m;
     payload *= n;
   }
   const uint64_t total = 4 + 4 * static_cast<uint64_t>(ndim) + payload;
