@@ -4,10 +4,13 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "isolate.h"
 
 namespace hearth_hdf5 {
 
@@ -25,7 +28,9 @@ inline std::mutex& h5_mutex() {
 /// setting comes back on release, so an application's own HDF5 use keeps its setting.
 class H5Lock {
  public:
-  H5Lock() : lk_(h5_mutex()) {
+  H5Lock() {
+    // In the reader child (isolate.h) the parent holds the mutex and nothing else runs.
+    if (!in_isolated_child()) lk_ = std::unique_lock<std::mutex>(h5_mutex());
     H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   }
@@ -84,6 +89,44 @@ inline std::string h5_error() {
       &msg);
   H5Eclear2(H5E_DEFAULT);
   return msg.empty() ? std::string("unknown HDF5 error") : "HDF5: " + msg;
+}
+
+/// Largest expansion hearth accepts from HDF5's compression filters (deflate's own maximum is about
+/// 1032:1): a dataset declaring more bytes than this times what it stores is refused unread.
+inline constexpr uint64_t kMaxCompressionRatio = 1032;
+
+/// Why dataset `d` (of `nbytes` bytes, in a file of `file_size` bytes) cannot back its data, or ""
+/// when it can: storage allocated, inside the file, and as large as the data (uncompressed) or no
+/// smaller than a kMaxCompressionRatio share of it (filtered). Checked before any H5Dread, so a
+/// declared size the file cannot hold is never allocated (issue 16).
+inline std::string storage_problem(hid_t d, uint64_t nbytes, uint64_t file_size) {
+  if (nbytes == 0) return "";
+  const uint64_t stored = H5Dget_storage_size(d);
+  if (stored == 0)
+    return "no data stored: the dataset declares " + std::to_string(nbytes) + " bytes but was never written";
+  if (stored > file_size)
+    return "claims " + std::to_string(stored) + " stored bytes in a file of " + std::to_string(file_size);
+  hid_t dcpl = H5Dget_create_plist(d);
+  if (dcpl < 0) return "cannot read the storage properties";
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  const int nfilters = H5Pget_nfilters(dcpl);
+  H5Pclose(dcpl);
+  if (nfilters > 0) {
+    if (nbytes / kMaxCompressionRatio > stored)
+      return "declares " + std::to_string(nbytes) + " bytes but stores " + std::to_string(stored) +
+             " compressed, beyond the " + std::to_string(kMaxCompressionRatio) + ":1 hearth accepts";
+    return "";
+  }
+  if (stored < nbytes)
+    return "truncated: " + std::to_string(stored) + " bytes stored for " + std::to_string(nbytes) +
+           " bytes of data (unwritten or partial)";
+  if (layout == H5D_CONTIGUOUS) {
+    const haddr_t off = H5Dget_offset(d);
+    if (off != HADDR_UNDEF && (off > file_size || nbytes > file_size - off))
+      return "truncated: the data ends at byte " + std::to_string(off + nbytes) + " but the file has " +
+             std::to_string(file_size) + " bytes";
+  }
+  return "";
 }
 
 inline std::string dims_str(const std::vector<hsize_t>& d) {

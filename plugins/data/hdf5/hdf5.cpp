@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "hearth/functions.h"
 #include "hearth/plugin.h"
 #include "h5_util.h"
+#include "isolate.h"
 
 namespace hearth_hdf5 {
 void register_state_dict_format(hearth::PluginRegistrar& r);
@@ -134,6 +136,44 @@ Field inspect(hid_t file_id, const std::string& file, const std::string& key, bo
   }
   if (f.dims[0] > (uint64_t{1} << 62)) fail(file, key, "count " + std::to_string(f.dims[0]) + " too large");
   return f;
+}
+
+/// Bytes read at a time when a dataset is read through at load.
+constexpr uint64_t kSlab = uint64_t{64} << 20;
+
+/// Checks that `d` stores what its shape declares, then reads all of it in slabs (into a scratch
+/// buffer that is dropped): a file libhdf5 cannot read whole fails here, at load, not in a worker.
+void read_through(hid_t d, const Field& f, const std::string& file, uint64_t file_size) {
+  // Sizes in the file's element type (labels may be stored narrower than the int64 they become).
+  Hid ftype(H5Dget_type(d), H5Tclose);
+  const uint64_t fsz = ftype.ok() ? H5Tget_size(ftype.get()) : 0;
+  if (fsz == 0) fail(file, f.key, "cannot read the element type: " + h5_error());
+  const uint64_t esz = f.dtype == hearth::kUInt8 ? 1 : f.dtype == hearth::kFloat32 ? 4 : 8;
+  uint64_t row = 1;
+  for (size_t i = 1; i < f.dims.size(); ++i) row *= f.dims[i];  // inspect() bounded a sample's size
+  const uint64_t per = row * esz;
+  if (f.dims[0] != 0 && row * std::max(esz, fsz) > ~uint64_t{0} / 2 / f.dims[0])
+    fail(file, f.key, "too large: " + dims_str(f.dims));
+  if (const std::string why = storage_problem(d, row * fsz * f.dims[0], file_size); !why.empty())
+    fail(file, f.key, why);
+  if (f.dims[0] == 0 || per == 0) return;
+  const hid_t mem_type = f.dtype == hearth::kUInt8 ? H5T_NATIVE_UINT8 : f.dtype == hearth::kFloat32 ? H5T_NATIVE_FLOAT
+                                                                                                     : H5T_NATIVE_INT64;
+  const uint64_t rows_per = std::max<uint64_t>(1, kSlab / per);
+  std::vector<unsigned char> buf(static_cast<size_t>(std::min<uint64_t>(rows_per, f.dims[0]) * per));
+  Hid fspace(H5Dget_space(d), H5Sclose);
+  if (!fspace.ok()) fail(file, f.key, "cannot read the dataspace: " + h5_error());
+  std::vector<hsize_t> start(f.dims.size(), 0), count(f.dims);
+  for (uint64_t r = 0; r < f.dims[0]; r += rows_per) {
+    start[0] = r;
+    count[0] = std::min<uint64_t>(rows_per, f.dims[0] - r);
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
+      fail(file, f.key, "cannot select rows: " + h5_error());
+    Hid mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+    if (!mspace.ok() || H5Dread(d, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0)
+      fail(file, f.key, "rows " + std::to_string(r) + ".." + std::to_string(r + count[0] - 1) +
+                            " cannot be read (corrupt or truncated data?): " + h5_error());
+  }
 }
 
 struct Keys {
@@ -335,12 +375,43 @@ std::shared_ptr<hearth::data::Dataset> hdf5_factory(const std::string& arg, bool
   const std::string& ik = train ? keys.train_images : keys.test_images;
   const std::string& lk = train ? keys.train_labels : keys.test_labels;
   Field images, labels;
-  {
-    // Metadata only: nothing is allocated for the data until a batch is read.
-    H5Lock lock;
+  const uint64_t file_size = fs::file_size(file);
+  // Shapes, types and storage checked, then every byte of both datasets read once, in a child
+  // process when isolation is on (isolate.h): libhdf5 crashes or hangs on some hostile files, and
+  // a file it reads through whole there is one the workers' batch reads can trust. Nothing is
+  // allocated here for the data until a batch is read.
+  auto check = [&]() -> std::string {
     Hid f = open_file(file);
-    images = inspect(f.get(), file, ik, true);
-    labels = inspect(f.get(), file, lk, false);
+    Field fi = inspect(f.get(), file, ik, true), fl = inspect(f.get(), file, lk, false);
+    for (const Field* fd : {&fi, &fl}) {
+      Hid d = open_dataset(f.get(), file, fd->key);
+      read_through(d.get(), *fd, file, file_size);
+    }
+    ManifestWriter m;
+    for (const Field* fd : {&fi, &fl}) {
+      m.u64(static_cast<uint64_t>(fd->dtype));
+      m.u64(fd->dims.size());
+      for (hsize_t v : fd->dims) m.u64(v);
+    }
+    return m.bytes();
+  };
+  {
+    H5Lock lock;
+    std::string manifest;
+    if (isolation_enabled()) {
+      // The child reads in slabs of at most kSlab bytes: that, not the file, bounds its memory.
+      manifest = run_isolated(file, file_size, 2 * kSlab, [&](ChildIO& io) { io.manifest(check()); }).manifest;
+    } else {
+      manifest = check();
+    }
+    ManifestReader m(manifest);
+    for (auto [fd, key] : {std::pair{&images, ik}, std::pair{&labels, lk}}) {
+      fd->key = key;
+      fd->dtype = static_cast<hearth::ScalarType>(m.u64());
+      const uint64_t rank = m.u64();
+      HEARTH_CHECK(rank <= 4, FormatError, "hdf5 dataset: bad reader manifest");
+      for (uint64_t i = 0; i < rank; ++i) fd->dims.push_back(m.u64());
+    }
   }
   if (images.dims[0] != labels.dims[0])
     fail(file, lk, std::to_string(labels.dims[0]) + " labels but '" + ik + "' has " + std::to_string(images.dims[0]) +

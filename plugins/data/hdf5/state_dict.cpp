@@ -3,6 +3,8 @@
 // attribute; metadata as string attributes of the root group. Validated before allocating.
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "h5_util.h"
+#include "isolate.h"
 #include "hearth/checkpoint.h"
 #include "hearth/functions.h"
 #include "hearth/plugin.h"
@@ -202,9 +205,9 @@ ScalarType dataset_dtype(hid_t d, const std::string& file, const std::string& ke
   return dt;
 }
 
-class Hdf5Reader final : public hearth::TensorFileReader {
+class Hdf5DirectReader final : public hearth::TensorFileReader {
  public:
-  explicit Hdf5Reader(const std::string& path) : path_(path) {
+  explicit Hdf5DirectReader(const std::string& path) : path_(path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) fail(path, "file", std::string("cannot open: ") + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) fail(path, "file", "not a regular file");
@@ -225,7 +228,7 @@ class Hdf5Reader final : public hearth::TensorFileReader {
     }
     for (const auto& e : entries_) infos_.push_back(e.info);
   }
-  ~Hdf5Reader() override {
+  ~Hdf5DirectReader() override {
     H5Lock lock;
     file_.reset();
   }
@@ -342,20 +345,11 @@ class Hdf5Reader final : public hearth::TensorFileReader {
     const uint64_t esz = hearth::element_size(e.info.dtype);
     if (numel > (uint64_t{1} << 62) / esz) fail(path_, key, "wrong shape: " + dims_str(dims) + " is too large");
     e.info.nbytes = static_cast<size_t>(numel * esz);
-    // Contiguous data must lie inside the file (a truncated file is caught before any read).
-    Hid dcpl(H5Dget_create_plist(d.get()), H5Pclose);
-    if (dcpl.ok() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS && numel > 0) {
-      const haddr_t off = H5Dget_offset(d.get());
-      if (off != HADDR_UNDEF) {
-        const uint64_t stored = H5Dget_storage_size(d.get());
-        if (stored < e.info.nbytes)
-          fail(path_, key, "truncated: " + std::to_string(stored) + " bytes stored for a " + dims_str(dims) +
-                               " tensor of " + std::to_string(e.info.nbytes) + " bytes");
-        if (off > file_size_ || e.info.nbytes > file_size_ - off)
-          fail(path_, key, "truncated: the data ends at byte " + std::to_string(off + e.info.nbytes) +
-                               " but the file has " + std::to_string(file_size_) + " bytes");
-      }
-    }
+    // The data must be stored, inside the file, and as large as it claims (compressed: within
+    // kMaxCompressionRatio): checked before anything is allocated or read (issue 16).
+    if (numel > 0)
+      if (const std::string why = storage_problem(d.get(), e.info.nbytes, file_size_); !why.empty())
+        fail(path_, key, why + " (" + dims_str(dims) + " tensor)");
     entries_.push_back(std::move(e));
   }
 
@@ -366,6 +360,86 @@ class Hdf5Reader final : public hearth::TensorFileReader {
   std::vector<hearth::TensorFileEntry> infos_;
   std::map<std::string, std::string> metadata_;
   int depth_ = 0;
+};
+
+/// The reader hearth uses: Hdf5DirectReader runs in a child process (isolate.h) and reads every
+/// tensor into memory shared with this one; a libhdf5 crash or hang there is a FormatError here.
+/// The file's declared sizes were validated against its storage before the child allocated them.
+class Hdf5IsolatedReader final : public hearth::TensorFileReader {
+ public:
+  explicit Hdf5IsolatedReader(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) fail(path, "file", std::string("cannot open: ") + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail(path, "file", "not a regular file");
+    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    // Data a file can back: its own size uncompressed, kMaxCompressionRatio times it compressed.
+    const uint64_t budget = std::min<uint64_t>(file_size * kMaxCompressionRatio, uint64_t{1} << 40);
+    IsolatedResult r;
+    {
+      H5Lock lock;
+      r = run_isolated(path, file_size, budget, [&](ChildIO& io) {
+        Hdf5DirectReader in(path);
+        ManifestWriter m;
+        uint64_t total = 0;
+        m.u64(in.entries().size());
+        for (const auto& e : in.entries()) {
+          m.str(e.name);
+          m.u64(static_cast<uint64_t>(e.dtype));
+          m.u64(e.shape.size());
+          for (int64_t d : e.shape) m.u64(static_cast<uint64_t>(d));
+          m.u64(e.nbytes);
+          m.u64(total);
+          total += e.nbytes;
+        }
+        m.u64(in.metadata().size());
+        for (const auto& [k, v] : in.metadata()) {
+          m.str(k);
+          m.str(v);
+        }
+        auto* dst = static_cast<unsigned char*>(io.data(total));
+        uint64_t at = 0;
+        for (size_t i = 0; i < in.entries().size(); ++i) {
+          in.read(i, dst + at);
+          at += in.entries()[i].nbytes;
+        }
+        io.manifest(m.bytes());
+      });
+    }
+    data_ = r.data;
+    ManifestReader m(r.manifest);
+    const uint64_t n = m.u64();
+    for (uint64_t i = 0; i < n; ++i) {
+      hearth::TensorFileEntry e;
+      e.name = m.str();
+      e.dtype = static_cast<ScalarType>(m.u64());
+      const uint64_t rank = m.u64();
+      HEARTH_CHECK(rank <= 64, FormatError, "HDF5 reader: bad manifest");
+      for (uint64_t k = 0; k < rank; ++k) e.shape.push_back(static_cast<int64_t>(m.u64()));
+      e.nbytes = static_cast<size_t>(m.u64());
+      const uint64_t off = m.u64();
+      HEARTH_CHECK(off <= r.data_size && e.nbytes <= r.data_size - off, FormatError, "HDF5 reader: bad manifest");
+      offsets_.push_back(off);
+      entries_.push_back(std::move(e));
+    }
+    const uint64_t nm = m.u64();
+    for (uint64_t i = 0; i < nm; ++i) {
+      std::string k = m.str();
+      metadata_[k] = m.str();
+    }
+  }
+
+  const std::vector<hearth::TensorFileEntry>& entries() const override { return entries_; }
+  const std::map<std::string, std::string>& metadata() const override { return metadata_; }
+  void read(size_t index, void* host_dst) override {
+    HEARTH_CHECK(index < entries_.size(), IndexError, "HDF5 file: no tensor ", index);
+    if (entries_[index].nbytes) std::memcpy(host_dst, data_.get() + offsets_[index], entries_[index].nbytes);
+  }
+
+ private:
+  std::vector<hearth::TensorFileEntry> entries_;
+  std::vector<uint64_t> offsets_;
+  std::map<std::string, std::string> metadata_;
+  std::shared_ptr<const unsigned char> data_;
 };
 
 class Hdf5Format final : public hearth::TensorFileFormat {
@@ -414,7 +488,8 @@ class Hdf5Format final : public hearth::TensorFileFormat {
   }
 
   std::unique_ptr<hearth::TensorFileReader> open(const std::string& path) const override {
-    return std::make_unique<Hdf5Reader>(path);
+    if (isolation_enabled()) return std::make_unique<Hdf5IsolatedReader>(path);
+    return std::make_unique<Hdf5DirectReader>(path);
   }
 };
 
