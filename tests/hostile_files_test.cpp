@@ -2,6 +2,7 @@
 // product overflows — fail cleanly, quickly and in memory bounded by the file (or load, when valid).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -137,4 +138,37 @@ TEST(HostileIdx, ZeroDimWithHugeOthersIsAFormatError) {
     EXPECT_TRUE(contains(e.what(), "train-images-idx3-ubyte")) << e.what();
     EXPECT_TRUE(contains(e.what(), "overflows")) << e.what();
   }
+}
+
+// The committed reproducers (tests/fuzz/regressions) through the `hearth` command: never a signal,
+// never a hang, never exit 0; one line naming the file (issue 16). HDF5 ones include libhdf5
+// crashes and a hang, which hearth-hdf5's reader child turns into errors.
+TEST(HostileFilesCli, RegressionFilesExitOneWithOneLine) {
+  namespace fs = std::filesystem;
+  const std::string hearth = std::string(HEARTH_BUILD_DIR) + "/bin/hearth";
+  const fs::path root = fs::path(HEARTH_TEST_DATA_DIR) / "fuzz" / "regressions";
+  TempDir tmp;
+  int n = 0;
+  for (const char* kind : {"safetensors", "hdf5_state_dict", "hdf5_dataset", "onnx_model"}) {
+    if (!fs::exists(root / kind)) continue;
+    for (const auto& e : fs::directory_iterator(root / kind)) {
+      const std::string f = e.path().string();
+      std::string cmd;
+      if (std::string(kind) == "hdf5_dataset")
+        cmd = "train --model mlp --dataset 'hdf5:" + f + "' --epochs 1 --train-limit 8 --test-limit 8 --progress none";
+      else if (std::string(kind) == "onnx_model")
+        cmd = "onnx run '" + f + "'";
+      else
+        cmd = "ckpt inspect '" + f + "'";
+      const auto t0 = std::chrono::steady_clock::now();
+      const test::RunResult r = test::run_command("cd '" + tmp.str() + "' && HEARTH_HDF5_TIMEOUT=5 '" + hearth + "' " + cmd);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++n;
+      EXPECT_EQ(r.code, 1) << cmd << "\n" << r.out << r.err;
+      EXPECT_TRUE(contains(r.err, e.path().filename().string())) << cmd << "\n" << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << cmd << "\n" << r.err;
+      EXPECT_LT(s, 30.0) << cmd;
+    }
+  }
+  EXPECT_GE(n, 8);
 }
