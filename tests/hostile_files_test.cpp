@@ -172,3 +172,19 @@ TEST(HostileFilesCli, RegressionFilesExitOneWithOneLine) {
   }
   EXPECT_GE(n, 8);
 }
+
+// std::bad_alloc never escapes bare from a size a file or shape chose (issue 16).
+TEST(HostileSizes, OutOfMemoryNamesBytesAndPurpose) {
+  try {
+    (void)empty({int64_t(1) << 45});  // 128 TiB of float32
+    ADD_FAILURE() << "allocated";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_TRUE(contains(e.what(), "out of memory allocating 140737488355328 bytes")) << e.what();
+  }
+  try {
+    (void)data::SequentialSampler(size_t(1) << 61).indices(0);
+    ADD_FAILURE() << "allocated";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_TRUE(contains(e.what(), "sampler's indices")) << e.what();
+  }
+}

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ int main(int argc, char** argv) {
   } catch (const hearth::cli::UsageError& e) {
     std::cerr << "hearth " << cmd << ": " << e.what() << " (see `hearth " << cmd << " --help`)\n";
     return 2;
+  } catch (const std::bad_alloc&) {
+    // The sites whose sizes come from files or shapes name bytes and purpose (OutOfMemoryError);
+    // anything else still gets one line that says what happened.
+    std::cerr << "hearth " << cmd << ": error: out of memory (an allocation of the C++ runtime failed)\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "hearth " << cmd << ": error: " << e.what() << "\n";
     return 1;

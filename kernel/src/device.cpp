@@ -41,7 +41,7 @@ class CpuDevice final : public DeviceInterface {
     } else if (!p) {
       p = std::aligned_alloc(64, n);
     }
-    HEARTH_CHECK(p != nullptr, ValueError, "cpu: out of memory allocating ", nbytes, " bytes");
+    HEARTH_CHECK(p != nullptr, OutOfMemoryError, "cpu: out of memory allocating ", nbytes, " bytes for a tensor");
     size_t now = allocated_.fetch_add(n, std::memory_order_relaxed) + n;
     size_t peak = peak_.load(std::memory_order_relaxed);
     while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {}

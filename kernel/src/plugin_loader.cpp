@@ -498,7 +498,7 @@ std::vector<std::string> component_names(std::string_view kind) {
 }
 
 std::string plugin_property(std::string_view name) {
-  auto fn = reinterpret_cast<PropertyFn>(find_component(kPropertyComponent, name));
+  auto fn = find_component_as<PropertyFn>(kPropertyComponent, name);
   if (!fn) return "";
   try {
     return fn();

@@ -136,7 +136,10 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& fe
   std::map<std::string, Tensor> values;
   for (const auto& [k, v] : impl_->initializers) values[k] = v.to(device);
   for (const auto& [k, v] : feeds) {
-    const auto it = std::find_if(impl_->inputs.begin(), impl_->inputs.end(), [&](const ValueInfo& vi) { return vi.name == k; });
+    // A named copy: C++20 lambdas cannot capture a structured binding (clang refuses; GCC allows).
+    const std::string& key = k;
+    const auto it =
+        std::find_if(impl_->inputs.begin(), impl_->inputs.end(), [&](const ValueInfo& vi) { return vi.name == key; });
     if (it == impl_->inputs.end()) {
       std::string names;
       for (const auto& vi : impl_->inputs) names += (names.empty() ? "" : ", ") + vi.name;

@@ -57,7 +57,7 @@ std::shared_ptr<Dataset> load_dataset(const std::string& spec, bool train) {
   const std::string name = spec.substr(0, colon);
   const std::string arg = colon == std::string::npos ? std::string() : spec.substr(colon + 1);
   HEARTH_CHECK(!name.empty(), ValueError, "dataset spec '", spec, "' has no name");
-  auto factory = reinterpret_cast<DatasetFactory>(find_component("dataset", name));
+  auto factory = find_component_as<DatasetFactory>("dataset", name);
   if (!factory) {
     std::ostringstream known;
     for (const auto& n : component_names("dataset")) known << (known.tellp() > 0 ? ", " : "") << n;

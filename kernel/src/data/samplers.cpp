@@ -2,7 +2,9 @@
 // never depend on threads (SEED C1, C3).
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numeric>
+#include <stdexcept>
 
 #include "hearth/data.h"
 #include "random_util.h"
@@ -11,7 +13,15 @@ namespace hearth::data {
 
 namespace {
 std::vector<int64_t> iota_n(size_t n) {
-  std::vector<int64_t> v(n);
+  std::vector<int64_t> v;
+  try {
+    v.resize(n);
+  } catch (const std::bad_alloc&) {  // n comes from a dataset's (maybe hostile) size
+    HEARTH_CHECK(false, OutOfMemoryError, "out of memory allocating ", n * sizeof(int64_t),
+                 " bytes for the sampler's indices of ", n, " samples");
+  } catch (const std::length_error&) {
+    HEARTH_CHECK(false, OutOfMemoryError, "out of memory allocating the sampler's indices of ", n, " samples");
+  }
   std::iota(v.begin(), v.end(), int64_t{0});
   return v;
 }

@@ -32,7 +32,7 @@ std::shared_ptr<Module> create_model(const std::string& spec) {
                    "model spec '", spec, "': argument '", trim(item.substr(0, eq)), "' given twice");
     }
   }
-  auto factory = reinterpret_cast<ModelFactory>(find_component("model", name));
+  auto factory = find_component_as<ModelFactory>("model", name);
   if (!factory) {
     std::string known;
     for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;

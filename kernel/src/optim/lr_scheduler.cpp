@@ -11,7 +11,7 @@ namespace hearth::optim {
 namespace {
 
 const SchedulerRule* resolve_rule(const std::string& name) {
-  auto factory = reinterpret_cast<SchedulerFactory>(find_component(kSchedulerComponent, name));
+  auto factory = find_component_as<SchedulerFactory>(kSchedulerComponent, name);
   if (!factory) {
     std::string known;
     for (const auto& n : component_names(kSchedulerComponent)) known += (known.empty() ? "" : ", ") + n;

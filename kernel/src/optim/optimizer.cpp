@@ -125,7 +125,7 @@ void warn_unowned_leaves(const std::vector<uint64_t>& mine) {
 }
 
 const OptimizerAlgorithm* resolve(const std::string& name) {
-  auto factory = reinterpret_cast<OptimizerFactory>(find_component(kOptimizerComponent, name));
+  auto factory = find_component_as<OptimizerFactory>(kOptimizerComponent, name);
   if (!factory) {
     std::string known;
     for (const auto& n : component_names(kOptimizerComponent)) known += (known.empty() ? "" : ", ") + n;

@@ -140,7 +140,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 std::vector<const TensorFileFormat*> plugin_formats() {
   std::vector<const TensorFileFormat*> out;
   for (const auto& n : component_names(kTensorFileFormatComponent)) {
-    auto f = reinterpret_cast<TensorFileFormatFactory>(find_component(kTensorFileFormatComponent, n));
+    auto f = find_component_as<TensorFileFormatFactory>(kTensorFileFormatComponent, n);
     if (f) out.push_back(f());
   }
   return out;
@@ -164,7 +164,7 @@ const char* well_known_format(const std::string& lower_path) {
 
 const TensorFileFormat& tensor_file_format(const std::string& name) {
   if (name == "safetensors") return builtin_safetensors();
-  if (auto f = reinterpret_cast<TensorFileFormatFactory>(find_component(kTensorFileFormatComponent, name))) return *f();
+  if (auto f = find_component_as<TensorFileFormatFactory>(kTensorFileFormatComponent, name)) return *f();
   std::string avail = "safetensors";
   for (const auto& n : component_names(kTensorFileFormatComponent)) avail += ", " + n;
   std::string why;

@@ -33,6 +33,10 @@ class ValueError : public Error { using Error::Error; };
 class IndexError : public ValueError { using ValueError::ValueError; };
 /// The op exists but not for this combination (dtype, device, layout).
 class NotImplementedError : public Error { using Error::Error; };
+/// A device (or the host) could not provide the memory asked for: "out of memory allocating N
+/// bytes for <what>" (like torch.OutOfMemoryError). hearth never lets a bare std::bad_alloc out
+/// of an allocation whose size came from a file or a shape.
+class OutOfMemoryError : public Error { using Error::Error; };
 
 /// Thrown by HEARTH_INTERNAL_ASSERT: a bug in hearth or a plugin, never a user error.
 class InternalError : public Error { using Error::Error; };

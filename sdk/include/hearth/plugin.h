@@ -96,6 +96,11 @@ Device require_backend(std::string_view name);
 /// Components registered by plugins of a kind, by name.
 const void* find_component(std::string_view kind, std::string_view name);
 std::vector<std::string> component_names(std::string_view kind);
+/// find_component as the function pointer type the kind's front end fixes (nullptr if none).
+template <typename Fn>
+Fn find_component_as(std::string_view kind, std::string_view name) {
+  return reinterpret_cast<Fn>(const_cast<void*>(find_component(kind, name)));
+}
 
 /// Facts a plugin reports about itself at run time, e.g. "cpu.isa" -> "avx2": a component of kind
 /// kPropertyComponent whose factory is a PropertyFn, called each time the property is read.
