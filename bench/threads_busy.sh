@@ -14,6 +14,7 @@ ARGS="train --model mlp --train-limit $LIMIT --test-limit 100 --progress none --
 CONFIGS="default libgomp passive threads1 threads2"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"; [ -n "${YES:-}" ] && kill "$YES" 2>/dev/null; true' EXIT
+trap 'exit 130' INT TERM
 
 run_one() {  # config -> prints samples/s
   case $1 in
