@@ -195,3 +195,36 @@ TEST(Profiler, TrainProfileWritesAChromeTraceAndPrintsTheTable) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.err, "error: ")) << bad.err;
 }
+
+TEST(Profiler, SelfTimeSubtractsDirectlyNestedOps) {
+  // A kernel that dispatches ops while it runs: its self time excludes them, per thread.
+  auto ev = [](const char* name, int64_t b, int64_t e, uint64_t tid, int depth) {
+    profiler::Event x;
+    x.name = name;
+    x.category = "op";
+    x.device = "cpu";
+    x.begin_ns = b;
+    x.end_ns = e;
+    x.thread_id = tid;
+    x.depth = depth;
+    return x;
+  };
+  profiler::Profile p;
+  p.wall_ns = 200;
+  p.events = {ev("outer", 0, 100, 1, 0), ev("outer", 0, 50, 2, 0), ev("inner", 10, 40, 1, 1),
+              ev("leaf", 15, 20, 1, 2), ev("inner", 50, 60, 1, 1)};
+  auto st = p.stats();
+  ASSERT_EQ(st.size(), 3u);
+  EXPECT_EQ(st[0].name, "outer");
+  EXPECT_EQ(st[0].calls, 2);
+  EXPECT_EQ(st[0].total_ns, 100 + 50);
+  EXPECT_EQ(st[0].self_ns, (100 - 30 - 10) + 50);  // thread 2's outer has no children
+  EXPECT_EQ(st[1].name, "inner");
+  EXPECT_EQ(st[1].total_ns, 40);
+  EXPECT_EQ(st[1].self_ns, 40 - 5);
+  EXPECT_EQ(st[2].self_ns, 5);
+  json j = json::parse(p.chrome_trace_json());
+  size_t meta = 0;
+  for (const auto& e : j["traceEvents"]) meta += e["ph"] == "M";
+  EXPECT_EQ(meta, 2u) << "one thread_name record per thread";
+}
