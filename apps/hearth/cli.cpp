@@ -18,7 +18,7 @@ void add_common_options(po::options_description& d, Common& c) {
   add_plugin_dir_option(d, c);
   d.add_options()("backend", po::value<std::string>(&c.backend)->default_value("cpu"),
                   "device to run on (cpu, cuda, testdev, ...); strict: no fallback")(
-      "threads", po::value<int>(&c.threads)->default_value(0), "intra-op threads (0 = all cores)");
+      "threads", po::value<int>(&c.threads)->default_value(0), "intra-op threads (0 = the cores available to the process)");
 }
 
 po::variables_map parse(const std::vector<std::string>& args, const po::options_description& d, bool& help,

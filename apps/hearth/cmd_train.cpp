@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -232,7 +233,7 @@ int64_t require_positive(int64_t v, const char* option) {
 int cmd_train(const std::vector<std::string>& args) {
   Common c;
   std::string model_spec, dataset, optimizer, scheduler, checkpoint_dir, resume, init_weights, metrics_json, log_dir,
-      progress;
+      progress, profile;
   int64_t epochs, batch, workers, train_limit, test_limit, eval_batch, keep_last, checkpoint_every, log_every;
   uint64_t seed;
   double lr, momentum, weight_decay;
@@ -266,10 +267,14 @@ int cmd_train(const std::vector<std::string>& args) {
       "metrics-json", po::value(&metrics_json), "write the run's figures as JSON")(
       "log-dir", po::value(&log_dir), "write metrics.csv and TensorBoard event files")(
       "log-every", po::value(&log_every)->default_value(50), "steps between progress lines / log rows")(
-      "progress", po::value(&progress)->default_value("auto"), "auto | bar | lines | none");
+      "progress", po::value(&progress)->default_value("auto"), "auto | bar | lines | none")(
+      "profile", po::value(&profile), "write per-op times as a Chrome trace to FILE and print the top ops");
   bool help;
   po::variables_map vm = parse(args, d, help);
   if (help) return 0;
+  // Fail before training, not after it, when the trace cannot be written.
+  if (!profile.empty() && !std::ofstream(profile, std::ios::app))
+    throw FormatError("--profile: cannot write '" + profile + "': " + std::strerror(errno));
   require_positive(epochs, "--epochs");
   require_positive(batch, "--batch");
   require_positive(eval_batch, "--eval-batch");
@@ -324,7 +329,11 @@ int cmd_train(const std::vector<std::string>& args) {
 
   train::Trainer::clear_stop();
   std::signal(SIGINT, on_train_interrupt);
+  std::optional<profiler::ProfileGuard> prof;
+  if (!profile.empty()) prof.emplace();
   train::FitResult r = trainer.fit();
+  std::optional<profiler::Profile> prof_result;
+  if (prof) prof_result = prof->stop();
   std::signal(SIGINT, on_setup_interrupt);
 
   // The evaluation after the last epoch is the run's test figure.
@@ -337,6 +346,10 @@ int cmd_train(const std::vector<std::string>& args) {
     std::printf("\ninterrupted at epoch %lld, step %lld%s%s\n", (long long)trainer.epoch() + 1,
                 (long long)trainer.step(), r.last_checkpoint.empty() ? "" : "; checkpoint ",
                 r.last_checkpoint.c_str());
+  }
+  if (prof_result) {
+    prof_result->to_chrome_trace(profile);
+    std::printf("profile: %s (chrome://tracing, ui.perfetto.dev)\n%s", profile.c_str(), prof_result->table(15).c_str());
   }
   std::fflush(stdout);
   if (!metrics_json.empty()) {

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "dispatcher_internal.h"
+#include "profiler_internal.h"
 #include "hearth/plugin.h"
 
 namespace hearth {
@@ -68,6 +69,7 @@ KernelFn resolve_kernel_slow(const OpDef* def, const KernelArgs& args) {
 }
 
 std::atomic<TraceHook*> g_trace_hook{nullptr};
+std::atomic<unsigned> g_dispatch_hooks{0};
 
 namespace {
 std::mutex g_trace_mu;
@@ -75,6 +77,7 @@ std::thread::id g_trace_thread;        // the thread whose ops the hook sees
 thread_local int t_trace_depth = 0;    // >0 while a traced kernel runs (nested calls are not reported)
 }  // namespace
 
+namespace {
 void call_traced(const OpDef* def, KernelFn fn, const KernelArgs& args) {
   TraceHook* hook = g_trace_hook.load(std::memory_order_acquire);
   OpNameGuard guard(def->schema.name.c_str());
@@ -91,6 +94,17 @@ void call_traced(const OpDef* def, KernelFn fn, const KernelArgs& args) {
   fn(args);
   hook->after(def->schema, args);
 }
+}  // namespace
+
+void call_hooked(const OpDef* def, KernelFn fn, const KernelArgs& args) {
+  if (g_dispatch_hooks.load(std::memory_order_relaxed) & kHookProfile) {
+    // Records the op's wall time when the kernel returns or throws.
+    profiler::detail::OpScope scope(def->schema.name.c_str(), args);
+    call_traced(def, fn, args);
+    return;
+  }
+  call_traced(def, fn, args);
+}
 
 }  // namespace detail
 
@@ -103,6 +117,10 @@ void set_trace_hook(TraceHook* hook) {
     detail::g_trace_thread = std::this_thread::get_id();
   }
   detail::g_trace_hook.store(hook, std::memory_order_release);
+  if (hook)
+    detail::g_dispatch_hooks.fetch_or(detail::kHookTrace, std::memory_order_release);
+  else
+    detail::g_dispatch_hooks.fetch_and(~detail::kHookTrace, std::memory_order_release);
 }
 
 std::vector<std::string> OpHandle::kernel_devices() const {

@@ -20,6 +20,7 @@
 
 #include "dispatcher_internal.h"
 #include "hearth/plugin.h"
+#include "threads_internal.h"
 
 namespace fs = std::filesystem;
 
@@ -420,6 +421,7 @@ void load_plugins(const std::vector<std::string>& dirs) {
   LoaderState& st = state();
   std::lock_guard<std::recursive_mutex> g(st.mu);
   if (st.busy) return;  // called from inside a plugin's register(): registries are mid-update
+  detail::prepare_openmp_env();  // before the first plugin brings libgomp in
   for (const auto& d : dirs) scan_dir(st, d);
   if (!st.defaults_done.load()) {
     if (const char* env = std::getenv("HEARTH_PLUGIN_PATH")) {

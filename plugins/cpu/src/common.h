@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "hearth/dispatcher.h"
+#include "threads.h"
 #include "hearth/dtype.h"
 #include "hearth/error.h"
 #include "hearth/op_attrs.h"
@@ -36,7 +37,7 @@ void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
   int nt = 1;
   if (n >= grain && !omp_in_parallel()) {
-    nt = omp_get_max_threads();
+    nt = max_threads();
     const int64_t pieces = grain > 0 ? n / grain : n;
     if (pieces < nt) nt = static_cast<int>(std::max<int64_t>(pieces, 1));
   }

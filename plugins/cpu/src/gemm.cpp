@@ -608,6 +608,7 @@ bool prepare(const GemmArgs& g, Problem& p) {
 }  // namespace
 
 void gemm(const GemmArgs& args) {
+  (void)max_threads();  // its OpenMP loops and oneDNN size their teams from this thread's setting
   Problem p;
   if (!prepare(args, p)) return;
   if (p.K == 0) return run_k0(p);

@@ -14,6 +14,7 @@
 
 #include "hearth/error.h"
 #include "isa.h"
+#include "threads.h"
 
 namespace hearth::cpu::dnn {
 
@@ -85,6 +86,7 @@ class Cache {
 /// becomes a hearth::Error naming the primitive.
 inline void execute(const dnnl::primitive& prim, const std::unordered_map<int, dnnl::memory>& args,
                     const char* what) {
+  (void)max_threads();  // oneDNN sizes its OpenMP team from this thread's setting
   try {
     prim.execute(stream(), args);
     stream().wait();

@@ -1,4 +1,6 @@
 // hearth-cpu's entry point: registers every CPU kernel of the built-in ops (no static initializers).
+#include <cstdlib>
+
 #include "common.h"
 #include "isa.h"
 
@@ -18,6 +20,23 @@ std::string prop_isa() { return hearth::cpu::isa_name(); }
 std::string prop_isa_cap() { return hearth::cpu::isa_cap(); }
 std::string prop_isa_machine() { return hearth::cpu::isa_machine(); }
 
+// hearth::set_num_threads / get_num_threads land here (hearth/threads.h).
+void set_threads(int n) {
+  hearth::cpu::g_num_threads.store(n, std::memory_order_relaxed);
+  omp_set_num_threads(n);
+}
+int get_threads() { return hearth::cpu::max_threads(); }
+const hearth::ThreadPoolControl kOpenMPPool{set_threads, get_threads};
+std::string prop_threads() { return std::to_string(get_threads()); }
+// How idle OpenMP threads wait, as libgomp read it at load time.
+std::string prop_omp_wait() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  std::string out = policy ? std::string("OMP_WAIT_POLICY=") + policy : "";
+  if (spin) out += (out.empty() ? "" : " ") + std::string("GOMP_SPINCOUNT=") + spin;
+  return out.empty() ? "libgomp default" : out;
+}
+
 void register_cpu(hearth::PluginRegistrar& r) {
   using namespace hearth::cpu;
   // Before any kernel can run: oneDNN takes the cap only before its first dispatch. A bad
@@ -29,6 +48,9 @@ void register_cpu(hearth::PluginRegistrar& r) {
   prop("cpu.isa", prop_isa);
   prop("cpu.isa.cap", prop_isa_cap);
   prop("cpu.isa.machine", prop_isa_machine);
+  prop("cpu.threads", prop_threads);
+  prop("cpu.omp_wait", prop_omp_wait);
+  r.component(hearth::kThreadPoolComponent, "openmp", &kOpenMPPool);
   register_copy(r);
   register_fill_range_random(r);
   register_unary(r);

@@ -140,7 +140,7 @@ void reduce_rows(const R& red, const typename R::in_t* in, const Geom& g) {
     reduce_range(red, part, in + in_off, g, k * kChunk, std::min(g.red_n, (k + 1) * kChunk));
     return part;
   };
-  const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int nthreads = omp_in_parallel() ? 1 : max_threads();
   if (K == 1 || g.num_out >= 4 * nthreads) {
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(g.red_n, 1));
     parallel_for(g.num_out, grain, [&](int64_t o0, int64_t o1) {

@@ -64,10 +64,14 @@ class TraceHook {
 void set_trace_hook(TraceHook* hook);
 
 namespace detail {
-/// Non-null while a TraceHook is installed. The dispatcher's only cost when nobody traces is
-/// one load and a never-taken branch on this flag.
+/// Non-null while a TraceHook is installed.
 extern std::atomic<TraceHook*> g_trace_hook;
-void call_traced(const OpDef* def, KernelFn fn, const KernelArgs& args);
+/// Bit set of what watches the dispatcher: kHookTrace (a TraceHook), kHookProfile (the
+/// profiler, hearth/profiler.h). The dispatcher's only cost when nothing watches is one relaxed
+/// load and a never-taken branch on this word.
+inline constexpr unsigned kHookTrace = 1u, kHookProfile = 2u;
+extern std::atomic<unsigned> g_dispatch_hooks;
+void call_hooked(const OpDef* def, KernelFn fn, const KernelArgs& args);
 }  // namespace detail
 
 /// A resolved op. Cheap to copy; valid for the process lifetime.
@@ -92,8 +96,8 @@ class OpHandle {
     KernelFn fn = def_->kernels[args.device.type()].load(std::memory_order_acquire);
     if (!fn) [[unlikely]]
       fn = detail::resolve_kernel_slow(def_, args);
-    if (detail::g_trace_hook.load(std::memory_order_relaxed)) [[unlikely]]
-      return detail::call_traced(def_, fn, args);
+    if (detail::g_dispatch_hooks.load(std::memory_order_relaxed)) [[unlikely]]
+      return detail::call_hooked(def_, fn, args);
     OpNameGuard guard(def_->schema.name.c_str());
     fn(args);
   }

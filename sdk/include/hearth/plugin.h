@@ -106,6 +106,16 @@ Fn find_component_as(std::string_view kind, std::string_view name) {
 /// kPropertyComponent whose factory is a PropertyFn, called each time the property is read.
 inline constexpr const char* kPropertyComponent = "property";
 using PropertyFn = std::string (*)();
+
+/// The intra-op thread pool of a backend plugin (hearth-cpu's OpenMP team): a component of kind
+/// kThreadPoolComponent whose factory points to a ThreadPoolControl living for the process.
+/// hearth::set_num_threads / get_num_threads (hearth/threads.h) reach the pools through it.
+inline constexpr const char* kThreadPoolComponent = "thread_pool";
+struct ThreadPoolControl {
+  void (*set_num_threads)(int n);
+  int (*get_num_threads)();
+};
+
 /// Every registered property, by name (loads plugins first). A property whose function throws
 /// reads as "error: <what>".
 std::vector<std::pair<std::string, std::string>> plugin_properties();
