@@ -540,12 +540,16 @@ TEST(AutogradIndex, ScatterInPlace) {
   (y * Scalar(3)).sum().backward();
   EXPECT_EQ(src32.grad().dtype(), kFloat32);
   EXPECT_TRUE(equal(src32.grad(), full({2, 2}, 3.f)));
-  // The in-place rules: a leaf that requires grad, or a view while recording, is refused.
+  // The in-place rules: a leaf that requires grad is refused; on a view of a non-leaf the write
+  // reaches the base's gradient (CopySlices, issue #15).
   Tensor l = leaf(r64({2, 3}));
   EXPECT_THROW(l.scatter_(1, idx, r64({2, 2})), AutogradError);
   Tensor base = l * Scalar(1);
   Tensor v = base.narrow(1, 0, 2);
-  EXPECT_THROW(v.scatter_add_(1, tensor({{1, 0}, {1, 1}}), r64({2, 2})), AutogradError);
+  v.scatter_(1, tensor({{1, 0}, {1, 1}}), r64({2, 2}));
+  base.sum().backward();
+  // Overwritten: row 0 both of v's columns, row 1 column 1 only.
+  EXPECT_TRUE(equal(l.grad(), tensor({{0.0, 0.0, 1.0}, {1.0, 0.0, 1.0}}, kFloat64))) << l.grad();
   // A saved tensor changed by scatter_ is detected at backward (SEED B6).
   Tensor s = l * Scalar(1);
   Tensor p = s * s;

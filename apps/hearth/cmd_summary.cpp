@@ -135,6 +135,9 @@ int cmd_graph(const std::vector<std::string>& args) {
   const Device dev = require_backend(c.backend);
   auto model = nn::create_model(model_spec);
   model->to(dev);
+  // The inference graph (dropout off, BatchNorm on running statistics): training-mode BatchNorm
+  // cannot normalize one value per channel, which resnet18 reaches with --input 1,3,32,32.
+  model->eval();
   Tensor x = zeros(shape, TensorOptions(kFloat32).device(dev));
   Tensor y = (*model)(x);
   std::map<std::string, Tensor> params;

@@ -185,7 +185,7 @@ Tensor Tensor::index(const std::vector<TensorIndex>& indices) const {
     for (int64_t i = 0; i < nb; ++i) { src_dims.push_back(i); dst_dims.push_back(a.place + i); }
     out = out.movedim(src_dims, dst_dims).contiguous();
   }
-  return out;
+  return ops::own_view(out);  // advanced indexing copies: a fresh tensor, as in PyTorch
 }
 
 namespace {

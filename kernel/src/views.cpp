@@ -213,6 +213,8 @@ namespace {
 using ops::wrap_dim;
 using autograd::ViewBackward;
 
+using ViewFn = std::function<Tensor(const Tensor&)>;
+
 Tensor make_view(const Tensor& base, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
   (void)base.strides();  // opaque layouts convert before anyone shares their memory
   Tensor v(detail::make_intrusive<TensorImpl>(base.impl()->storage(), base.dtype(), sizes, strides, offset));
@@ -220,9 +222,12 @@ Tensor make_view(const Tensor& base, IntArrayRef sizes, IntArrayRef strides, int
   return v;
 }
 
-/// Records a view op's backward when autograd is on for `base`.
+/// Links the view to its base for in-place ops (`fn` replays it on the base), then records its
+/// backward when autograd is on for `base`. Tracking comes first: recording a fresh output
+/// that is an untracked view makes it an ordinary tensor (set_history).
 std::shared_ptr<ViewBackward> record_view(const Tensor& base, const Tensor& out, const char* name,
-                                          ViewBackward::Kind kind) {
+                                          ViewBackward::Kind kind, ViewFn fn) {
+  autograd::internal::track_view(base, out, std::move(fn));
   if (!autograd::any_requires_grad({&base})) return nullptr;
   auto n = std::make_shared<ViewBackward>(name, kind, base.sizes());
   autograd::record(n, {&base}, {&out});
@@ -230,18 +235,28 @@ std::shared_ptr<ViewBackward> record_view(const Tensor& base, const Tensor& out,
 }
 
 /// A view op whose result picks elements: records `fn` (the same view, for the backward).
-Tensor region_view(const Tensor& base, Tensor out, const char* name, std::function<Tensor(const Tensor&)> fn,
-                   bool overlapping = false) {
-  if (auto n = record_view(base, out, name, ViewBackward::Kind::Region)) {
+Tensor region_view(const Tensor& base, Tensor out, const char* name, ViewFn fn, bool overlapping = false) {
+  if (auto n = record_view(base, out, name, ViewBackward::Kind::Region, fn)) {
     n->view_fn_ = std::move(fn);
     n->overlapping_ = overlapping;
   }
   return out;
 }
 
-Tensor reshape_view(const Tensor& base, Tensor out, const char* name) {
-  record_view(base, out, name, ViewBackward::Kind::Reshape);
+Tensor reshape_view(const Tensor& base, Tensor out, const char* name, ViewFn fn) {
+  record_view(base, out, name, ViewBackward::Kind::Reshape, std::move(fn));
   return out;
+}
+
+/// unbind/split/chunk: their outputs refuse in-place ops under autograd, as in PyTorch.
+void mark_multi_output(std::vector<Tensor>& views, const char* creator) {
+  for (Tensor& v : views) {
+    AutogradMeta* m = v.impl()->autograd_meta();
+    if (m && m->view && m->view->creation != ViewInfo::Creation::NoGradMode) {
+      m->view->creation = ViewInfo::Creation::MultiOutput;
+      m->view->creator = creator;
+    }
+  }
 }
 
 /// Resolves one -1 in a requested shape against numel.
@@ -315,13 +330,15 @@ Tensor Tensor::view(IntArrayRef sizes) const {
                this->sizes(), " and strides ", strides(),
                " (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead, "
                "or call .contiguous() first");
-  return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ViewBackward");
+  return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ViewBackward",
+                      [shape](const Tensor& x) { return x.view(shape); });
 }
 
 Tensor Tensor::reshape(IntArrayRef sizes) const {
   DimVector shape = infer_size(sizes, numel(), "reshape");
   if (auto st = view_strides(this->sizes(), strides(), shape))
-    return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ReshapeBackward");
+    return reshape_view(*this, make_view(*this, shape, *st, storage_offset()), "ReshapeBackward",
+                        [shape](const Tensor& x) { return x.view(shape); });
   return clone().view(shape);
 }
 
@@ -369,6 +386,12 @@ Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides_in, std::option
                " and offset ", off, " reach element ", max_index, " but the storage holds ", avail);
   (void)this->strides();
   Tensor out = make_view(*this, sizes, strides_in, off);
+  // Replayed relative to the input's offset (CopySlices replays it on a fresh tensor).
+  autograd::internal::track_view(*this, out, [sz = DimVector(sizes.begin(), sizes.end()),
+                                              st = DimVector(strides_in.begin(), strides_in.end()),
+                                              rel = off - storage_offset()](const Tensor& x) {
+    return x.as_strided(sz, st, x.storage_offset() + rel);
+  });
   if (autograd::any_requires_grad({this})) {
     auto n = std::make_shared<autograd::AsStridedBackward>(*this, sizes, strides_in, off);
     autograd::record(n, {this}, {&out});
@@ -377,8 +400,11 @@ Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides_in, std::option
 }
 
 Tensor Tensor::detach() const {
-  // SEED B6: same storage and the same version counter (it lives in the storage).
-  return make_view(*this, sizes(), strides(), storage_offset());
+  // SEED B6: same storage and the same version counter (it lives in the storage). Not a view for
+  // autograd (PyTorch's non-differentiable view): in-place ops on it leave the base's history.
+  Tensor out = make_view(*this, sizes(), strides(), storage_offset());
+  out.impl()->set_is_view(false);
+  return out;
 }
 
 Tensor Tensor::diagonal(int64_t offset, int64_t dim1, int64_t dim2) const {
@@ -426,7 +452,8 @@ Tensor Tensor::expand(IntArrayRef sizes_in) const {
     st[i] = (have == want) ? hstride : 0;
   }
   Tensor out = make_view(*this, sz, st, storage_offset());
-  record_view(*this, out, "ExpandBackward", ViewBackward::Kind::Expand);
+  record_view(*this, out, "ExpandBackward", ViewBackward::Kind::Expand,
+              [sz](const Tensor& x) { return x.expand(sz); });
   return out;
 }
 
@@ -480,9 +507,11 @@ Tensor Tensor::permute(IntArrayRef dims) const {
     st[i] = stride(d);
   }
   Tensor out = make_view(*this, sz, st, storage_offset());
-  if (auto n = record_view(*this, out, "PermuteBackward", ViewBackward::Kind::Permute)) {
-    for (int64_t i = 0; i < nd; ++i) n->perm_.push_back(wrap_dim(dims[i], nd));
-  }
+  DimVector perm;
+  for (int64_t i = 0; i < nd; ++i) perm.push_back(wrap_dim(dims[i], nd));
+  if (auto n = record_view(*this, out, "PermuteBackward", ViewBackward::Kind::Permute,
+                           [perm](const Tensor& x) { return x.permute(perm); }))
+    n->perm_ = perm;
   return out;
 }
 
@@ -523,17 +552,21 @@ Tensor Tensor::squeeze() const {
   DimVector sz, st;
   for (int64_t i = 0; i < dim(); ++i)
     if (size(i) != 1) { sz.push_back(size(i)); st.push_back(stride(i)); }
-  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward");
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward",
+                      [](const Tensor& x) { return x.squeeze(); });
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
-  if (dim() == 0) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward");
+  auto replay = [d](const Tensor& x) { return x.squeeze(d); };
+  if (dim() == 0)
+    return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward", replay);
   d = wrap_dim(d, dim());
-  if (size(d) != 1) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward");
+  if (size(d) != 1)
+    return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "SqueezeBackward", replay);
   DimVector sz, st;
   for (int64_t i = 0; i < dim(); ++i)
     if (i != d) { sz.push_back(size(i)); st.push_back(stride(i)); }
-  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward");
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "SqueezeBackward", replay);
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -542,18 +575,22 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   const int64_t new_stride = d < dim() ? stride(d) * size(d) : 1;
   sz.insert(static_cast<size_t>(d), 1);
   st.insert(static_cast<size_t>(d), new_stride);
-  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "UnsqueezeBackward");
+  return reshape_view(*this, make_view(*this, sz, st, storage_offset()), "UnsqueezeBackward",
+                      [d](const Tensor& x) { return x.unsqueeze(d); });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
-  if (dim() == 0) return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "TransposeBackward");
+  if (dim() == 0)
+    return reshape_view(*this, make_view(*this, sizes(), strides(), storage_offset()), "TransposeBackward",
+                        [](const Tensor& x) { return x.transpose(0, 0); });
   d0 = wrap_dim(d0, dim());
   d1 = wrap_dim(d1, dim());
   DimVector sz(sizes().begin(), sizes().end()), st(strides().begin(), strides().end());
   std::swap(sz[d0], sz[d1]);
   std::swap(st[d0], st[d1]);
   Tensor out = make_view(*this, sz, st, storage_offset());
-  if (auto n = record_view(*this, out, "TransposeBackward", ViewBackward::Kind::Permute)) {
+  if (auto n = record_view(*this, out, "TransposeBackward", ViewBackward::Kind::Permute,
+                           [d0, d1](const Tensor& x) { return x.transpose(d0, d1); })) {
     for (int64_t i = 0; i < dim(); ++i) n->perm_.push_back(i);
     std::swap(n->perm_[d0], n->perm_[d1]);
   }
@@ -587,11 +624,27 @@ Tensor Tensor::unfold(int64_t d, int64_t sz, int64_t step) const {
                      [d, sz, step](const Tensor& x) { return x.unfold(d, sz, step); }, /*overlapping=*/step < sz);
 }
 
+namespace ops {
+Tensor own_view(const Tensor& v) {
+  if (!v.impl()->is_view()) return v;
+  Tensor out(detail::make_intrusive<TensorImpl>(v.impl()->storage(), v.dtype(), v.sizes(), v.strides(),
+                                                v.storage_offset()));
+  // Nodes refer to their outputs only by shape, so the view's history fits the new tensor as is.
+  if (const AutogradMeta* m = v.impl()->autograd_meta(); m && m->grad_fn) {
+    AutogradMeta& om = autograd::internal::materialize(out);
+    om.grad_fn = m->grad_fn;
+    om.output_nr = m->output_nr;
+  }
+  return out;
+}
+}  // namespace ops
+
 std::vector<Tensor> Tensor::unbind(int64_t d) const {
   HEARTH_CHECK(dim() > 0, ShapeError, "unbind: dimension specified as ", d, " but tensor has no dimensions");
   d = wrap_dim(d, dim());
   std::vector<Tensor> out;
   for (int64_t i = 0; i < size(d); ++i) out.push_back(select(d, i));
+  mark_multi_output(out, "unbind");
   return out;
 }
 
@@ -606,6 +659,7 @@ std::vector<Tensor> Tensor::split(int64_t split_size, int64_t d) const {
   std::vector<Tensor> out;
   if (n == 0) { out.push_back(*this); return out; }
   for (int64_t s = 0; s < n; s += split_size) out.push_back(narrow(d, s, std::min(split_size, n - s)));
+  mark_multi_output(out, "split");
   return out;
 }
 
@@ -626,6 +680,7 @@ std::vector<Tensor> Tensor::split_with_sizes(IntArrayRef split_sizes, int64_t d)
     out.push_back(narrow(d, start, s));
     start += s;
   }
+  mark_multi_output(out, "split_with_sizes");
   return out;
 }
 
@@ -637,9 +692,13 @@ std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t d) const {
   const int64_t split_size = (n + chunks - 1) / chunks;
   if (split_size == 0 && n == 0) {
     std::vector<int64_t> sizes_v(chunks, 0);
-    return split_with_sizes(sizes_v, d);
+    std::vector<Tensor> out = split_with_sizes(sizes_v, d);
+    mark_multi_output(out, "chunk");
+    return out;
   }
-  return split(split_size, d);
+  std::vector<Tensor> out = split(split_size, d);
+  mark_multi_output(out, "chunk");
+  return out;
 }
 
 }  // namespace hearth

@@ -1,6 +1,7 @@
 // Autograd internals shared by the engine, nodes, anomaly mode and the op layer.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "hearth/autograd.h"
@@ -15,6 +16,27 @@ inline AutogradMeta* meta(const Tensor& t) { return t.defined() ? t.impl()->auto
 /// A new handle on the same memory and geometry, without autograd state: what a node keeps so
 /// that it holds no reference back into the graph.
 Tensor alias_without_history(const Tensor& t);
+
+/// Replays a tracked view's grad_fn from its base when the version counter moved since it was
+/// set (or always, with `force`): an in-place op on the base or on another of its views changed
+/// the history the view's values come from.
+void refresh_view(const Tensor& t, AutogradMeta& m, bool force);
+/// meta(t), with a tracked view's grad_fn brought up to date first.
+inline AutogradMeta* fresh_meta(const Tensor& t) {
+  AutogradMeta* m = meta(t);
+  if (m && m->view) [[unlikely]]
+    refresh_view(t, *m, false);
+  return m;
+}
+/// Called by view ops: links `out` (a view of `base` that `view_fn` replays) to its root base, so
+/// that in-place ops on it can rebase the base's history. MultiOutput marks unbind/split/chunk.
+void track_view(const Tensor& base, const Tensor& out, std::function<Tensor(const Tensor&)> view_fn,
+                ViewInfo::Creation creation = ViewInfo::Creation::Default, const char* creator = "");
+/// A view whose in-place ops rebase its base (CopySlices).
+inline bool is_rebasing_view(const Tensor& t) {
+  const AutogradMeta* m = meta(t);
+  return m && m->view && m->view->creation == ViewInfo::Creation::Default;
+}
 
 /// "[2, 3] float32" for autograd messages.
 std::string describe(const Tensor& t);

@@ -14,6 +14,9 @@ std::atomic<int64_t> g_live_nodes{0};
 std::atomic<int64_t> g_live_saved{0};
 std::atomic<unsigned> g_next_hook_id{1};
 thread_local uint64_t t_sequence_nr = 0;
+// Set while a view's grad_fn is replayed from its base: the replayed view is a temporary whose
+// node is all that is kept, so it is not tracked itself.
+thread_local bool t_replaying_view = false;
 // Children of nodes being destroyed, released iteratively: a long chain (SEED G2's
 // `total += loss`) would otherwise recurse once per node and overflow the stack.
 thread_local std::vector<std::shared_ptr<autograd::Node>>* t_pending_release = nullptr;
@@ -42,6 +45,7 @@ std::string describe(const Tensor& t) {
 
 }  // namespace internal
 
+using internal::fresh_meta;
 using internal::meta;
 
 // ---- Node ----
@@ -110,7 +114,7 @@ SavedVariable::SavedVariable(const Tensor& t, bool is_output) {
   was_defined_ = true;
   is_output_ = is_output;
   version_ = t._version();
-  AutogradMeta* m = meta(t);
+  AutogradMeta* m = fresh_meta(t);
   if (!is_output && m && m->requires_grad() && !m->grad_fn) {
     data_ = t;  // a leaf: keep it so create_graph can reach its accumulator (no cycle: no grad_fn)
   } else {
@@ -226,7 +230,7 @@ bool any_requires_grad(std::initializer_list<const Tensor*> tensors) {
   if (!is_grad_enabled()) return false;
   for (const Tensor* t : tensors) {
     if (t && t->defined()) {
-      const AutogradMeta* m = t->impl()->autograd_meta();
+      const AutogradMeta* m = internal::fresh_meta(*t);
       if (m && m->requires_grad()) return true;
     }
   }
@@ -241,7 +245,7 @@ bool any_requires_grad(const tensor_list& tensors) {
 }
 
 Edge gradient_edge(const Tensor& t) {
-  AutogradMeta* m = meta(t);
+  AutogradMeta* m = fresh_meta(t);
   if (!m) return {};
   if (m->grad_fn) return Edge{m->grad_fn, m->output_nr};
   if (!m->requires_grad_flag) return {};
@@ -256,26 +260,166 @@ Edge gradient_edge(const Tensor& t) {
 void set_history(const Tensor& output, const std::shared_ptr<Node>& fn) {
   AutogradMeta& m = internal::materialize(output);
   HEARTH_INTERNAL_ASSERT(!m.grad_fn && !m.requires_grad_flag, "set_history on a tensor that already has history");
+  // A primitive's output is fresh: a view of a kernel's result made inside its ForwardGuard
+  // (untracked: grad mode was off) is an ordinary tensor, as in PyTorch, not a view. View ops
+  // track their outputs before recording, so theirs stay views.
+  if (!m.view && output.impl()->is_view()) output.impl()->set_is_view(false);
   m.output_nr = fn->add_input_meta(output);
   m.grad_fn = fn;
 }
 
+namespace {
+
+/// The base's new history after an in-place op `fn` on one of its views (PyTorch's CopySlices):
+/// the gradient of the base passes unchanged outside the view's elements; inside them it goes
+/// through fn (as the view's gradient) to the view's old values. fn's other inputs (an in-place
+/// op's operands) keep their edges.
+class CopySlices final : public Node {
+ public:
+  CopySlices(const Tensor& base, std::function<Tensor(const Tensor&)> view_fn, std::shared_ptr<Node> fn)
+      : base_sizes_(base.sizes().begin(), base.sizes().end()),
+        base_strides_(base.strides().begin(), base.strides().end()),
+        view_fn_(std::move(view_fn)),
+        fn_(std::move(fn)) {
+    next_edges_ = fn_->next_edges();
+    if (next_edges_.empty()) next_edges_.resize(1);  // fill_, zero_: fn has no inputs
+    next_edges_[0] = gradient_edge(base);             // the base's history before the write
+  }
+  std::string name() const override { return "CopySlices"; }
+  void release_variables() override { fn_->release_variables(); }
+  std::vector<const SavedVariable*> saved_variables() const override { return fn_->saved_variables(); }
+  tensor_list apply(tensor_list&& grads) override {
+    const Tensor& g = grads[0];
+    // The base's strides, so that view_fn (as_strided included) picks the same elements.
+    Tensor result = empty_strided(base_sizes_, base_strides_, g.options());
+    result.copy_(g);
+    Tensor slice = view_fn_(result);
+    tensor_list res = fn_->apply({slice.clone()});
+    tensor_list out(num_outputs());
+    for (size_t i = 1; i < out.size() && i < res.size(); ++i) out[i] = std::move(res[i]);
+    if (needs_input_grad(0)) {
+      // The view's old values get fn's gradient for its input 0; overwritten values get none.
+      if (!res.empty() && res[0].defined()) slice.copy_(res[0]);
+      else slice.zero_();
+      out[0] = std::move(result);
+    }
+    return out;
+  }
+
+ private:
+  DimVector base_sizes_, base_strides_;  // geometry only: holding the base would be a cycle
+  std::function<Tensor(const Tensor&)> view_fn_;
+  std::shared_ptr<Node> fn_;
+};
+
+}  // namespace
+
+namespace internal {
+
+void refresh_view(const Tensor& t, AutogradMeta& m, bool force) {
+  ViewInfo& v = *m.view;
+  // A view made under NoGradGuard has no history of its own (it is refused by in-place ops with
+  // grad mode on); a view the user made a leaf keeps being one.
+  if (v.creation == ViewInfo::Creation::NoGradMode || m.requires_grad_flag) return;
+  const uint32_t now = t._version();
+  if (!force && v.attr_version == now) return;
+  if (!m.grad_fn && !v.base.requires_grad()) return;  // nothing to differentiate (yet)
+  Tensor replay;
+  {
+    AutoGradMode on(true);
+    const bool prev = t_replaying_view;
+    t_replaying_view = true;
+    try {
+      replay = v.view_fn(v.base);
+    } catch (...) {
+      t_replaying_view = prev;
+      throw;
+    }
+    t_replaying_view = prev;
+  }
+  AutogradMeta* rm = meta(replay);
+  std::shared_ptr<Node> fn = rm ? rm->grad_fn : nullptr;
+  if (fn != m.grad_fn && m.retained_grad) m.retained_grad.reset();  // as after rebase_history
+  m.grad_fn = std::move(fn);
+  m.output_nr = rm ? rm->output_nr : 0;
+  v.attr_version = now;
+}
+
+void track_view(const Tensor& base, const Tensor& out, std::function<Tensor(const Tensor&)> view_fn,
+                ViewInfo::Creation creation, const char* creator) {
+  if (t_replaying_view) return;
+  const bool grad = is_grad_enabled();
+  AutogradMeta* bm = fresh_meta(base);
+  const ViewInfo* bv = bm ? bm->view.get() : nullptr;
+  // Under NoGradGuard a view of a tensor outside autograd needs nothing: in-place ops on it are
+  // refused anyway once grad mode is on and an operand requires grad (an untracked view).
+  if (!grad && !bv && !(bm && bm->requires_grad())) return;
+  auto info = std::make_unique<ViewInfo>();
+  if (!grad) creation = ViewInfo::Creation::NoGradMode;
+  if (bv) {
+    // A view of a view: replay from the root base, and keep its restrictions (PyTorch's
+    // propagate_creation_meta).
+    info->base = bv->base;
+    info->view_fn = [outer = bv->view_fn, inner = std::move(view_fn)](const Tensor& x) { return inner(outer(x)); };
+    if (creation == ViewInfo::Creation::Default) {
+      creation = bv->creation;
+      creator = bv->creator;
+    }
+  } else {
+    info->base = base;
+    info->view_fn = std::move(view_fn);
+    // The base is a view autograd does not track (made under NoGradGuard): its own base is unknown.
+    if (base.impl()->is_view() && creation == ViewInfo::Creation::Default) creation = ViewInfo::Creation::NoGradMode;
+  }
+  info->creation = creation;
+  info->creator = creator;
+  info->attr_version = out._version();
+  AutogradMeta& om = materialize(out);
+  om.view = std::move(info);
+}
+
+}  // namespace internal
+
 void check_inplace(const Tensor& self, bool others_need_grad, const char* op) {
   if (!is_grad_enabled()) return;
-  AutogradMeta* m = meta(self);
+  AutogradMeta* m = fresh_meta(self);
   const bool self_rg = m && m->requires_grad();
+  if (self_rg || others_need_grad) {
+    const ViewInfo* v = m ? m->view.get() : nullptr;
+    const bool no_grad_view = v ? v->creation == ViewInfo::Creation::NoGradMode : self.impl()->is_view();
+    HEARTH_CHECK(!no_grad_view, AutogradError, op, ": a view (", internal::describe(self),
+                 ") was created in no_grad mode and is being modified in place with grad mode enabled. Given that "
+                 "this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving "
+                 "both the view and the in-place op either both inside the NoGradGuard block (if you don't want the "
+                 "in-place op to be tracked) or both outside (if you want it to be tracked)");
+    if (v) {
+      HEARTH_CHECK(v->creation != ViewInfo::Creation::MultiOutput, AutogradError, op, ": output of ", v->creator,
+                   " (", internal::describe(self), ") is a view and is being modified in place. This view is one of "
+                   "several views returned by one function (unbind, split, chunk); such views may not be modified "
+                   "in place. Replace the in-place op by an out-of-place one, or clone() the view first");
+      const AutogradMeta* bm = meta(v->base);
+      HEARTH_CHECK(!(bm && bm->requires_grad_flag && !bm->grad_fn), AutogradError, op,
+                   ": a view of a leaf tensor that requires grad (view ", internal::describe(self), " of ",
+                   internal::describe(v->base), ") is being used in an in-place operation. Update parameters "
+                   "inside a NoGradGuard (as optimizers do), or use an out-of-place op");
+    }
+  }
   HEARTH_CHECK(!(self_rg && !m->grad_fn), AutogradError, op, ": a leaf tensor that requires grad (",
                internal::describe(self), ") is being used in an in-place operation. Update parameters inside a "
                "NoGradGuard (as optimizers do), or use an out-of-place op");
-  HEARTH_CHECK(!((self_rg || others_need_grad) && self.impl()->is_view()), AutogradError, op,
-               ": in-place operation on a view (", internal::describe(self),
-               ") while autograd is recording. hearth does not carry in-place changes of a view back into its "
-               "base's graph; use the out-of-place op (y = y.op(...)), clone() the view first, or build the "
-               "tensor with cat/stack/where");
 }
 
 void rebase_history(const Tensor& self, const std::shared_ptr<Node>& fn) {
   AutogradMeta& m = internal::materialize(self);
+  if (m.view && m.view->creation == ViewInfo::Creation::Default) {
+    // In place on a view: the base takes the new history, and the view's grad_fn is replayed
+    // from it (SelectBackward of CopySlices, say).
+    fn->set_input_meta(0, self);
+    const Tensor base = m.view->base;
+    rebase_history(base, std::make_shared<CopySlices>(base, m.view->view_fn, fn));
+    internal::refresh_view(self, m, /*force=*/true);
+    return;
+  }
   fn->set_input_meta(0, self);
   m.grad_fn = fn;
   m.output_nr = 0;
@@ -300,12 +444,12 @@ AutoGradMode::~AutoGradMode() { set_grad_enabled(prev_); }
 using autograd::internal::meta;
 
 bool Tensor::requires_grad() const {
-  const AutogradMeta* m = ti()->autograd_meta();
+  const AutogradMeta* m = autograd::internal::fresh_meta(*this);
   return m && m->requires_grad();
 }
 
 Tensor& Tensor::requires_grad_(bool r) {
-  AutogradMeta* m = meta(*this);
+  AutogradMeta* m = autograd::internal::fresh_meta(*this);
   HEARTH_CHECK(!(m && m->grad_fn), AutogradError, "requires_grad_: you can only change requires_grad of leaf tensors "
                "(this one was computed by ", m && m->grad_fn ? m->grad_fn->name() : "", "). To use a computed tensor "
                "without its history, use detach()");
@@ -335,17 +479,17 @@ Tensor& Tensor::mutable_grad() { return autograd::internal::materialize(*this).g
 
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<autograd::Node> none;
-  const AutogradMeta* m = ti()->autograd_meta();
+  const AutogradMeta* m = autograd::internal::fresh_meta(*this);
   return m ? m->grad_fn : none;
 }
 
 bool Tensor::is_leaf() const {
-  const AutogradMeta* m = ti()->autograd_meta();
+  const AutogradMeta* m = autograd::internal::fresh_meta(*this);
   return !m || !m->grad_fn;
 }
 
 uint32_t Tensor::output_nr() const {
-  const AutogradMeta* m = ti()->autograd_meta();
+  const AutogradMeta* m = autograd::internal::fresh_meta(*this);
   return m ? m->output_nr : 0;
 }
 
@@ -359,7 +503,7 @@ void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph, 
 unsigned Tensor::register_hook_impl(std::function<Tensor(const Tensor&)> hook) const {
   HEARTH_CHECK(requires_grad(), AutogradError, "register_hook: cannot register a hook on a tensor that doesn't "
                "require gradient (", autograd::internal::describe(*this), ")");
-  AutogradMeta& m = autograd::internal::materialize(*this);
+  AutogradMeta& m = *autograd::internal::fresh_meta(*this);
   if (m.grad_fn) return m.grad_fn->add_pre_hook(m.output_nr, std::move(hook));
   const unsigned id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
   m.hooks.emplace_back(id, std::move(hook));

@@ -789,7 +789,9 @@ Tensor& Tensor::relu_() {
         "ReluBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return ops::relu_backward(g, y); });
     autograd::make_node(n, {this});
     autograd::rebase_history(*this, n);
-    n->save(1, *this, /*is_output=*/true);
+    // On a view, n is wrapped in the base's CopySlices and the view's grad_fn is replayed from the
+    // base: the result is then saved as an ordinary input would be (with the view's own node).
+    n->save(1, *this, /*is_output=*/!autograd::internal::is_rebasing_view(*this));
   }
   return *this;
 }

@@ -229,7 +229,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
     out = ops::new_tensor(shape, a.dtype(), dev);
     attrs::DimIndex at{d, 0};
     ops::call(op, dev, {in, index.reshape({-1})}, {out}, &at);
-    if (a.dim() == 0) out = out.reshape({});
+    if (a.dim() == 0) out = ops::own_view(out.reshape({}));
   }
   if (rec) {
     auto n = std::make_shared<IndexSelectBackward>(a.sizes(), d);

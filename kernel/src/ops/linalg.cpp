@@ -88,7 +88,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   Tensor out;
   {
     autograd::internal::ForwardGuard fg(rec);
-    out = gemm3(a.unsqueeze(0), b.unsqueeze(0), nullptr, 1.0, 0.0, "mm").squeeze(0);
+    out = ops::own_view(gemm3(a.unsqueeze(0), b.unsqueeze(0), nullptr, 1.0, 0.0, "mm").squeeze(0));
   }
   if (rec) {
     auto n = std::make_shared<MatmulBackward>("MmBackward", false, false, 1, 0);
@@ -133,7 +133,8 @@ Tensor addmm(const Tensor& self, const Tensor& m1, const Tensor& m2, const Scala
   {
     autograd::internal::ForwardGuard fg(rec);
     Tensor c = self.expand(want).unsqueeze(0);
-    out = gemm3(m1.unsqueeze(0), m2.unsqueeze(0), &c, alpha.to_double(), beta.to_double(), "addmm").squeeze(0);
+    out = ops::own_view(
+        gemm3(m1.unsqueeze(0), m2.unsqueeze(0), &c, alpha.to_double(), beta.to_double(), "addmm").squeeze(0));
   }
   if (rec) {
     auto n = std::make_shared<MatmulBackward>("AddmmBackward", false, true, alpha, beta);
@@ -164,12 +165,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor x3 = x.expand(xs).reshape({bn, m, k});
   Tensor y3 = y.expand(ys).reshape({bn, k, n});
   // Composite: bmm records the product, the expand/reshape/view around it record how the
-  // gradient flows back (broadcast batch dims are summed away by expand's backward).
+  // gradient flows back (broadcast batch dims are summed away by expand's backward). The result
+  // is bmm's own output reshaped: not a view (PyTorch's _unsafe_view).
   Tensor out = bmm(x3, y3);
   DimVector os(batch.begin(), batch.end());
   if (a.dim() > 1) os.push_back(m);
   if (b.dim() > 1) os.push_back(n);
-  return out.view(os);
+  return ops::own_view(out.view(os));
 }
 
 Tensor Tensor::matmul(const Tensor& o) const { return hearth::matmul(*this, o); }

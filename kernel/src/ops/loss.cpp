@@ -133,7 +133,7 @@ Tensor nll_loss_impl(const Tensor& input, const Tensor& target, const Tensor& we
     tw = ops::new_tensor({}, dt, input.device());
     attrs::NllLoss at{red, ignore_index};
     ops::call(op, input.device(), {x3, t2, w1}, {out, tw}, &at);
-    if (red == kNone) out = out.view(target.sizes());
+    if (red == kNone) out = ops::own_view(out.view(target.sizes()));
   }
   if (rec) {
     auto n = std::make_shared<NllLossBackward>(red, ignore_index, g, input.sizes());

@@ -143,7 +143,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     svar = ops::new_tensor({C}, dt, x.device());
     attrs::BatchNorm at{training, momentum, eps};
     ops::call(op, x.device(), {x3, vec(w, C, dt), vec(b, C, dt), rm, rv}, {out, smean, svar}, &at);
-    out = out.view(x.sizes());
+    out = ops::own_view(out.view(x.sizes()));  // the kernel's fresh output, not a view
     if (training && running_mean.defined()) {
       if (direct) {
         running_mean.impl()->bump_version();
@@ -259,7 +259,7 @@ Tensor layer_norm(const Tensor& input, IntArrayRef normalized_shape, const Tenso
     var = ops::new_tensor({M}, dt, x.device());
     attrs::LayerNorm at{eps};
     ops::call(op, x.device(), {x2, vec(w, N, dt), vec(b, N, dt)}, {out, mean, var}, &at);
-    out = out.view(x.sizes());
+    out = ops::own_view(out.view(x.sizes()));  // the kernel's fresh output, not a view
   }
   if (rec) {
     auto n = std::make_shared<LayerNormBackward>(k, eps);

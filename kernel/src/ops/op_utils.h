@@ -38,6 +38,13 @@ void call(const OpHandle& op, Device device, std::initializer_list<Tensor> input
 /// Cached op lookup: `static const OpHandle h = op_handle("add");`
 inline OpHandle op_handle(const char* name) { return find_op(name); }
 
+/// An op's result made from a view of its own fresh output (a reshape of what a kernel wrote):
+/// the same memory, geometry and history, but an ordinary tensor, not a view (PyTorch's
+/// _unsafe_view). Where PyTorch returns a fresh tensor hearth must not return a view, or an
+/// in-place op on it (nn::ReLU(true)) would go through CopySlices. Only for views whose base
+/// nothing else can reach.
+Tensor own_view(const Tensor& v);
+
 /// "[2, 3] float32 on cpu" for messages.
 std::string describe(const Tensor& t);
 

@@ -263,7 +263,7 @@ Tensor squeeze_dims(const Tensor& t, const DimVector& dims, bool keepdim, int64_
   DimVector shape;
   for (int64_t d = 0; d < t.dim(); ++d)
     if (std::find(dims.begin(), dims.end(), d) == dims.end()) shape.push_back(t.size(d));
-  return t.view(shape);
+  return ops::own_view(t.view(shape));  // t is a reduction's fresh result
 }
 
 /// Runs a reduction kernel. 0-dim inputs are reduced as shape [1].
@@ -280,7 +280,7 @@ Tensor reduce(const OpHandle& op, const Tensor& a, IntArrayRef dims_in, bool kee
   Tensor out = new_tensor(keep_shape(in, dims), out_dt, a.device());
   at.dims = dims;
   ops::call(op, a.device(), {in}, {out}, &at);
-  if (a.dim() == 0) return out.reshape({});
+  if (a.dim() == 0) return ops::own_view(out.reshape({}));
   return squeeze_dims(out, dims, keepdim, a.dim());
 }
 
@@ -429,8 +429,8 @@ std::tuple<Tensor, Tensor> minmax_dim(const char* name, const char* node_name, c
     at.dims = dims;
     ops::call(op, a.device(), {in}, {values, indices}, &at);
     if (a.dim() == 0) {
-      values = values.reshape({});
-      indices = indices.reshape({});
+      values = ops::own_view(values.reshape({}));
+      indices = ops::own_view(indices.reshape({}));
     } else {
       values = squeeze_dims(values, dims, keepdim, a.dim());
       indices = squeeze_dims(indices, dims, keepdim, a.dim());
@@ -452,7 +452,7 @@ Tensor arg_reduce(const char* name, const Tensor& a, std::optional<int64_t> dim,
     HEARTH_CHECK(a.numel() > 0, IndexError, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
     Tensor flat = a.reshape({-1});
     Tensor r = reduce(op, flat, {0}, false, kInt64, at, true);
-    if (keepdim) return r.reshape(DimVector(a.dim(), 1));
+    if (keepdim) return ops::own_view(r.reshape(DimVector(a.dim(), 1)));
     return r;
   }
   return reduce(op, a, IntArrayRef(*dim), keepdim, kInt64, at, true);

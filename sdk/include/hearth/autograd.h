@@ -266,12 +266,12 @@ std::shared_ptr<N> make_node(std::shared_ptr<N> node, std::initializer_list<cons
 }
 /// Makes `fn` the grad_fn of a fresh forward output (its next output index).
 void set_history(const Tensor& output, const std::shared_ptr<Node>& fn);
-/// Before an in-place op on `self`: raises for a leaf that requires grad, and for a view when
-/// autograd is involved (hearth does not rebase views; docs/autograd.md). `others_need_grad`:
-/// an operand of the op requires grad.
+/// Before an in-place op on `self`: raises for a leaf that requires grad, a view of one, and views
+/// PyTorch refuses too (made under NoGradGuard, or by unbind/split/chunk; docs/autograd.md).
+/// `others_need_grad`: an operand of the op requires grad.
 void check_inplace(const Tensor& self, bool others_need_grad, const char* op);
-/// After an in-place op recorded as `fn` (whose next edge 0 is self's old history): self now
-/// has grad_fn fn.
+/// After an in-place op recorded as `fn` (whose next edge 0 is self's old history): self now has
+/// grad_fn fn; for a view, the base's history is rebased with CopySlices(fn) instead.
 void rebase_history(const Tensor& self, const std::shared_ptr<Node>& fn);
 
 }  // namespace hearth::autograd

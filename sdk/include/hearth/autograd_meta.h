@@ -15,6 +15,26 @@ namespace autograd {
 class Node;
 }
 
+/// A differentiable view's link to its base (docs/autograd.md, "In-place ops on views"): an
+/// in-place op on the view rebases the base's history (CopySlices), and the view's grad_fn is
+/// replayed from the base whenever the shared version counter has moved since it was set.
+struct ViewInfo {
+  enum class Creation : uint8_t {
+    Default,      ///< made while grad mode was on: in-place ops rebase the base
+    NoGradMode,   ///< made under NoGradGuard: in-place ops with grad mode on are refused
+    MultiOutput,  ///< one of several views (unbind, split, chunk): in-place ops are refused
+  };
+  /// The root base (never itself a tracked view).
+  Tensor base;
+  /// Replays this view on the base, or on a tensor with the base's sizes and strides.
+  std::function<Tensor(const Tensor&)> view_fn;
+  Creation creation = Creation::Default;
+  /// The view op that made a MultiOutput view ("unbind"), for messages.
+  const char* creator = "";
+  /// The storage version when the view's grad_fn was last set.
+  uint32_t attr_version = 0;
+};
+
 struct AutogradMeta {
   AutogradMeta();
 
@@ -34,6 +54,9 @@ struct AutogradMeta {
   /// Stable identity for "which leaves got a gradient" (SEED A1-trap); never reused. Assigned
   /// on first use, so tensors that never need one pay no atomic.
   uint64_t stable_id();
+
+  /// Set for views made by view ops while autograd may need them (see ViewInfo).
+  std::unique_ptr<ViewInfo> view;
 
   bool requires_grad() const { return requires_grad_flag || grad_fn != nullptr; }
 

@@ -129,8 +129,8 @@ class TensorImpl : public detail::RefCounted {
   AutogradMeta* autograd_meta() const { return autograd_.get(); }
   void set_autograd_meta(std::unique_ptr<AutogradMeta> meta);
 
-  /// True for tensors made by a view op (they share another tensor's memory). In-place ops on
-  /// views under autograd are refused (docs/autograd.md) because the base would not see them.
+  /// True for tensors made by a view op (they share another tensor's memory; not detach()).
+  /// Autograd rebases the base's history after in-place ops on them (docs/autograd.md).
   bool is_view() const { return is_view_; }
   void set_is_view(bool v) { is_view_ = v; }
 
