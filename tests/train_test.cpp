@@ -390,10 +390,13 @@ TEST(TrainLogs, LogDirCallbackWritesCsvAndEvents) {
   std::vector<std::string> rows;
   while (std::getline(csv, line)) rows.push_back(line);
   ASSERT_EQ(rows.size(), 1u + 2 * (3 + 1));  // header, per epoch: steps 2, 4, 5 and the epoch row
-  EXPECT_EQ(rows[0], "step,epoch,loss,lr,samples_per_second,test_accuracy");
-  EXPECT_TRUE(rows[1].rfind("2,1,", 0) == 0) << rows[1];
-  EXPECT_TRUE(rows[4].rfind("5,1,", 0) == 0) << rows[4];
-  EXPECT_NE(rows[4].back(), ',');  // the epoch row has the test accuracy
+  // One row kind per meaning (issue #15): "step" rows for log intervals, "epoch" rows with test loss.
+  EXPECT_EQ(rows[0], "kind,step,epoch,loss,lr,samples_per_second,test_loss,test_accuracy");
+  EXPECT_TRUE(rows[1].rfind("step,2,1,", 0) == 0) << rows[1];
+  EXPECT_TRUE(rows[3].rfind("step,5,1,", 0) == 0) << rows[3];
+  EXPECT_TRUE(rows[3].ends_with(",,")) << rows[3];  // no test figures on a step row
+  EXPECT_TRUE(rows[4].rfind("epoch,5,1,", 0) == 0) << rows[4];
+  EXPECT_NE(rows[4].back(), ',');  // the epoch row has the test loss and accuracy
   auto recs = read_tfrecords(event_file(dir.str()));
   // file_version + 6 step points x 3 scalars + 2 epochs x 2 scalars
   EXPECT_EQ(recs.size(), 1u + 6 * 3 + 2 * 2);
