@@ -107,6 +107,14 @@ TEST(CliErrors, UnavailableBackendSaysWhy) {
   EXPECT_TRUE(contains(r.err, "backend 'cuda' is not available (available backends: ")) << r.err;
   EXPECT_TRUE(contains(r.err, "no plugin provides device type 'cuda'")) << r.err;
   expect_one_line(r);
+  // A plugin meant to provide it that failed to load: its own reason.
+  TempDir d;
+  write_bytes(d / "hearth-mydev.so", "not a shared library");
+  RunResult p = run_hearth("summary --model mlp --backend mydev --plugin-dir " + d.str());
+  EXPECT_EQ(p.code, 1);
+  EXPECT_TRUE(contains(p.err, "plugin '" + d / "hearth-mydev.so" + "' failed to load: ")) << p.err;
+  EXPECT_FALSE(contains(p.err, "no plugin provides")) << p.err;
+  expect_one_line(p);
 }
 
 TEST(CliErrors, MissingPluginDirIsAnError) {
@@ -229,6 +237,7 @@ TEST(CliErrors, ProgressBarFitsANarrowTerminal) {
   EXPECT_TRUE(contains(wide.out, "samples/s  ETA ")) << wide.out;
 }
 
+// SEED D3: metrics logs a user can plot.
 TEST(CliErrors, MetricsCsvHasOneRowKindPerMeaningWithTestLoss) {
   TempDir d;
   RunResult r = run_hearth(std::string("train ") + kQuick + " --epochs 2 --log-dir " + d / "logs");
