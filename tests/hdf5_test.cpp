@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "hearth/data/label_source.h"
 #include "hearth/hearth.h"
 
 using namespace hearth;
@@ -369,5 +370,22 @@ TEST_F(Hdf5Test, ReadThroughput) {
       std::printf("hdf5 %lld×28×28 uint8, batch 64, %s, %zu workers: %.3f s, %.0f samples/s\n",
                   static_cast<long long>(n), shuffle ? "shuffled" : "sequential", workers, s, n / s);
     }
+  }
+}
+
+// Issue #15: the trainer checks labels against the model's classes before training and names
+// their file; hearth-hdf5 tells it where they are and reads them without the images.
+TEST_F(Hdf5Test, LabelSourceNamesTheFileAndReadsOnlyLabels) {
+  write_good("d.h5");
+  for (bool train : {true, false}) {
+    auto ds = load_dataset(spec("d.h5"), train);
+    auto* ls = dynamic_cast<const hearth::data::LabelSource*>(ds.get());
+    ASSERT_NE(ls, nullptr);
+    EXPECT_EQ(ls->labels_origin(),
+              "HDF5 file '" + path("d.h5") + "', dataset '" + (train ? "train" : "test") + "/labels'");
+    const hearth::Tensor l = ls->labels(5);
+    ASSERT_EQ(l.numel(), 5);
+    EXPECT_EQ(l.dtype(), hearth::kInt64);
+    for (int64_t i = 0; i < 5; ++i) EXPECT_EQ(l.data_ptr<int64_t>()[i], train ? label(i) : 2) << i;
   }
 }

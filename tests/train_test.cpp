@@ -390,11 +390,59 @@ TEST(TrainLogs, LogDirCallbackWritesCsvAndEvents) {
   std::vector<std::string> rows;
   while (std::getline(csv, line)) rows.push_back(line);
   ASSERT_EQ(rows.size(), 1u + 2 * (3 + 1));  // header, per epoch: steps 2, 4, 5 and the epoch row
-  EXPECT_EQ(rows[0], "step,epoch,loss,lr,samples_per_second,test_accuracy");
-  EXPECT_TRUE(rows[1].rfind("2,1,", 0) == 0) << rows[1];
-  EXPECT_TRUE(rows[4].rfind("5,1,", 0) == 0) << rows[4];
-  EXPECT_NE(rows[4].back(), ',');  // the epoch row has the test accuracy
+  // One row kind per meaning (issue #15): "step" rows for log intervals, "epoch" rows with test loss.
+  EXPECT_EQ(rows[0], "kind,step,epoch,loss,lr,samples_per_second,test_loss,test_accuracy");
+  EXPECT_TRUE(rows[1].rfind("step,2,1,", 0) == 0) << rows[1];
+  EXPECT_TRUE(rows[3].rfind("step,5,1,", 0) == 0) << rows[3];
+  EXPECT_TRUE(rows[3].ends_with(",,")) << rows[3];  // no test figures on a step row
+  EXPECT_TRUE(rows[4].rfind("epoch,5,1,", 0) == 0) << rows[4];
+  EXPECT_NE(rows[4].back(), ',');  // the epoch row has the test loss and accuracy
   auto recs = read_tfrecords(event_file(dir.str()));
   // file_version + 6 step points x 3 scalars + 2 epochs x 2 scalars
   EXPECT_EQ(recs.size(), 1u + 6 * 3 + 2 * 2);
+}
+
+// Issue #15: labels outside the model's classes fail before the first step, naming where the
+// labels are, the first bad index and the class count (not cross_entropy's "Target 12 is out of
+// bounds" mid-epoch), on the in-memory path, the DataLoader path and in evaluate().
+TEST(Train, LabelsOutsideTheModelsClassesFailBeforeTheFirstStep) {
+  auto tr = synthetic(128, 1), te = synthetic(64, 2);
+  tr->targets().data_ptr<int64_t>()[3] = 12;
+  for (size_t workers : {size_t{0}, size_t{2}}) {
+    SCOPED_TRACE(workers);
+    train::TrainerOptions o;
+    o.workers = workers;
+    TrainRun r = make_run("mlp", tr, te, o);
+    const std::string m = message_of([&] { r.trainer->fit(); });
+    EXPECT_TRUE(contains(m, "the training dataset's labels: label 12 at index 3 is outside the model's 10 classes (0..9)"))
+        << m;
+    EXPECT_TRUE(contains(m, "1 of 128 labels")) << m;
+    EXPECT_EQ(r.trainer->step(), 0);
+  }
+  auto bad_test = synthetic(64, 2);
+  bad_test->targets().data_ptr<int64_t>()[60] = -1;
+  TrainRun e = make_run("mlp", nullptr, bad_test, train::TrainerOptions{});
+  EXPECT_TRUE(contains(message_of([&] { e.trainer->evaluate(); }), "the test dataset's labels: label -1 at index 60"));
+  // Beyond --train-limit the labels are not used, so not checked.
+  train::TrainerOptions lim;
+  lim.train_limit = 64;
+  lim.test_limit = 32;
+  auto tail_bad = synthetic(128, 3);
+  tail_bad->targets().data_ptr<int64_t>()[100] = 99;
+  TrainRun ok = make_run("mlp", tail_bad, te, lim);
+  EXPECT_NO_THROW(ok.trainer->fit());
+}
+
+// Issue #15: a metrics.csv of an older layout is moved aside, not appended to with other columns.
+TEST(TrainLogs, OlderMetricsCsvIsMovedAside) {
+  TempDir dir;
+  std::ofstream(dir.str("metrics.csv")) << "step,epoch,loss,lr,samples_per_second,test_accuracy\n1,1,0.5,0.1,10,\n";
+  { auto cb = train::make_log_dir_callback(dir.str()); }
+  std::ifstream csv(dir.str("metrics.csv"));
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "kind,step,epoch,loss,lr,samples_per_second,test_loss,test_accuracy");
+  std::ifstream old(dir.str("metrics.csv.old"));
+  std::getline(old, header);
+  EXPECT_EQ(header, "step,epoch,loss,lr,samples_per_second,test_accuracy");
 }

@@ -1,8 +1,14 @@
 // The `hearth` command's shared option handling and command registry (see cli.h).
 #include "cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "hearth/hearth.h"
@@ -22,15 +28,17 @@ void add_common_options(po::options_description& d, Common& c) {
 }
 
 po::variables_map parse(const std::vector<std::string>& args, const po::options_description& d, bool& help,
-                        const po::positional_options_description* positional) {
+                        const po::positional_options_description* positional, const po::options_description* hidden) {
   po::options_description all(d);
   all.add_options()("help,h", "show this help");
+  po::options_description parsed(all);
+  if (hidden) parsed.add(*hidden);
   po::variables_map vm;
   try {
     // An empty positional description makes a stray word (`plugins json`) an error; without
     // one, Boost silently drops it.
     po::positional_options_description none;
-    po::store(po::command_line_parser(args).options(all).positional(positional ? *positional : none).run(), vm);
+    po::store(po::command_line_parser(args).options(parsed).positional(positional ? *positional : none).run(), vm);
     help = vm.count("help") > 0;
     if (help) {
       std::cout << all << "\n";
@@ -51,9 +59,55 @@ void apply_threads(int threads) {
   }
 }
 
+po::typed_value<double>* number_value(double* target, double default_value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", default_value);
+  return po::value<double>(target)->default_value(default_value, text);
+}
+
+void load_plugin_dirs(const Common& c) {
+  for (const auto& d : c.plugin_dirs) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(d, ec))
+      throw ValueError("--plugin-dir '" + d + "': " +
+                       (std::filesystem::exists(d, ec) ? "not a directory" : "no such directory"));
+  }
+  hearth::load_plugins(c.plugin_dirs);
+}
+
+void check_writable_dir(const std::string& dir, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw ValueError(option + " '" + dir + "': cannot create the directory" + (ec ? ": " + ec.message() : ""));
+  // Make a file there and remove it: the only test that holds for every file system and user.
+  std::string probe = (fs::path(dir) / ".hearth-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw ValueError(option + " '" + dir + "': cannot write there: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+void check_writable_file(const std::string& file, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) throw ValueError(option + " '" + file + "': is a directory, not a file");
+  const fs::path parent = fs::path(file).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (!fs::is_directory(dir, ec))
+    throw ValueError(option + " '" + file + "': " +
+                     (fs::exists(dir, ec) ? "'" + dir + "' is not a directory" : "no such directory '" + dir + "'"));
+  std::string probe = (fs::path(dir) / ".hearth-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw ValueError(option + " '" + file + "': cannot write in '" + dir + "': " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 void apply_common(const Common& c) {
   apply_threads(c.threads);
-  hearth::load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   (void)hearth::require_backend(c.backend);
 }
 

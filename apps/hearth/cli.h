@@ -29,9 +29,25 @@ void add_common_options(po::options_description& d, Common& c);
 
 /// Parses `args` against `d` (plus --help). Throws UsageError on a malformed line; sets `help`
 /// and prints the options when --help was given. Positional words are rejected unless
-/// `positional` names an option that takes them.
+/// `positional` names an option that takes them; `hidden` options (such as the one collecting
+/// positional words) are parsed but not shown in --help.
 po::variables_map parse(const std::vector<std::string>& args, const po::options_description& d, bool& help,
-                        const po::positional_options_description* positional = nullptr);
+                        const po::positional_options_description* positional = nullptr,
+                        const po::options_description* hidden = nullptr);
+
+/// A floating-point option whose default --help shows as written ("0.05"), not as the nearest
+/// double's 17 digits.
+po::typed_value<double>* number_value(double* target, double default_value);
+
+/// Loads the plugins of --plugin-dir (then the default places); a --plugin-dir that is not a
+/// directory is a ValueError (exit 1) rather than silently ignored.
+void load_plugin_dirs(const Common& c);
+
+/// Fails (exit 1) before any work when `file` could not be written later: its directory is
+/// missing or not writable, or `file` is a directory. `option` names it in the message.
+void check_writable_file(const std::string& file, const std::string& option);
+/// Creates `dir` if needed and checks that files can be made in it (exit 1 otherwise).
+void check_writable_dir(const std::string& dir, const std::string& option);
 
 /// Applies --threads (before the CPU plugin starts its thread pool).
 void apply_threads(int threads);

@@ -27,7 +27,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (op != "matmul" && op != "add") throw UsageError("--op must be 'matmul' or 'add', got '" + op + "'");
   if (size <= 0 || iters <= 0) throw UsageError("--size and --iters must be positive");
   apply_threads(c.threads);
-  hearth::load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   hearth::Device dev = hearth::require_backend(c.backend);
   auto opts = hearth::TensorOptions(hearth::kFloat32).device(dev);
   // Which code the CPU figures come from (HEARTH_CPU_ISA caps it).

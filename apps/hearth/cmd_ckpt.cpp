@@ -27,10 +27,11 @@ std::string shape_str(IntArrayRef s) {
 /// Everything after the subcommand: positional words and the options of `d`.
 std::vector<std::string> positionals(const std::vector<std::string>& args, po::options_description& d, bool& help) {
   std::vector<std::string> words;
-  d.add_options()("args", po::value<std::vector<std::string>>(&words), "");
+  po::options_description hidden;  // collects the positional words; not an option to show in --help
+  hidden.add_options()("args", po::value<std::vector<std::string>>(&words), "");
   po::positional_options_description pos;
   pos.add("args", -1);
-  parse(args, d, help, &pos);
+  parse(args, d, help, &pos, &hidden);
   return words;
 }
 
@@ -48,7 +49,7 @@ int inspect(const std::vector<std::string>& args) {
   auto words = positionals(args, d, help);
   if (help) return 0;
   need(words, 1, "FILE (a state dict or checkpoint, or a checkpoint directory)");
-  load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   const std::string path = resolve_checkpoint(words[0]);
   const std::string format = tensor_file_format_for_reading(path).name();
   auto reader = open_tensor_file(path);
@@ -109,7 +110,7 @@ int convert(const std::vector<std::string>& args) {
   need(words, 2, "IN OUT");
   if (strip.empty() && args.end() != std::find(args.begin(), args.end(), "--strip-prefix"))
     throw UsageError("--strip-prefix needs a non-empty prefix");
-  load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   const std::string in = resolve_checkpoint(words[0]);
   SafetensorsContents src = load_tensors(in);  // host memory, as read
   TensorList out;
@@ -152,7 +153,7 @@ int diff(const std::vector<std::string>& args) {
   auto words = positionals(args, d, help);
   if (help) return 0;
   need(words, 2, "A B");
-  load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   const std::string pa = resolve_checkpoint(words[0]), pb = resolve_checkpoint(words[1]);
   SafetensorsContents a = load_tensors(pa), b = load_tensors(pb);
   std::map<std::string, Tensor> bm(b.tensors.begin(), b.tensors.end());

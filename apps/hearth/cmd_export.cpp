@@ -45,7 +45,7 @@ int cmd_export(const std::vector<std::string>& args) {
   parse(args, d, help);
   if (help) return 0;
   const auto shape = parse_shape(input);
-  hearth::load_plugins(c.plugin_dirs);
+  load_plugin_dirs(c);
   auto m = nn::create_model(model);
   if (!weights.empty()) hearth::load_state_dict(weights, *m);
   m->eval();

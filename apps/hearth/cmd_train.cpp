@@ -1,8 +1,11 @@
 // `hearth train` and `hearth eval`: the README's main job, through hearth::train::Trainer
 // (grammar, defaults, JSON schema and exit codes in docs/cli.md).
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -112,6 +115,17 @@ std::string memory_text(const train::EpochResult& e) {
   return s;
 }
 
+/// Width of the terminal on stdout; $COLUMNS where stdout is not a terminal (or says 0); 80 else.
+int terminal_columns() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS")) {
+    const int n = std::atoi(c);
+    if (n > 0) return n;
+  }
+  return 80;
+}
+
 /// The progress display: a redrawn bar on a terminal, plain lines otherwise (docs/cli.md).
 class Progress : public train::Callback {
  public:
@@ -125,12 +139,31 @@ class Progress : public train::Callback {
     const double per_batch = s.samples_per_second > 0 ? batch_ / s.samples_per_second : 0;
     const double eta = per_batch * static_cast<double>(s.batches - s.batch);
     if (mode_ == "bar") {
-      const int width = 24;
-      const int filled = s.batches > 0 ? static_cast<int>(width * s.batch / s.batches) : 0;
-      std::printf("\repoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %.0fs   ",
-                  (long long)s.epoch + 1, (long long)s.epochs, std::string(filled, '#').c_str(),
-                  std::string(width - filled, '.').c_str(), (long long)s.batch, (long long)s.batches, s.loss,
-                  s.samples_per_second, eta);
+      // The bar fits in one terminal line (less one column): a wrapped line could not be
+      // redrawn or cleared by "\r", and the last one would stay on screen.
+      const int columns = terminal_columns();
+      char head[48], count[48], loss[32], speed[40], eta_s[32];
+      std::snprintf(head, sizeof head, "epoch %lld/%lld", (long long)s.epoch + 1, (long long)s.epochs);
+      std::snprintf(count, sizeof count, " %lld/%lld", (long long)s.batch, (long long)s.batches);
+      std::snprintf(loss, sizeof loss, "  loss %.4f", s.loss);
+      std::snprintf(speed, sizeof speed, "  %.0f samples/s", s.samples_per_second);
+      std::snprintf(eta_s, sizeof eta_s, "  ETA %.0fs", eta);
+      // On a narrow terminal the bar goes first, then ETA, then samples/s.
+      const std::string needed = std::string(head) + count + loss;
+      int room = columns - 1 - static_cast<int>(needed.size());
+      const bool show_speed = room >= static_cast<int>(std::strlen(speed));
+      if (show_speed) room -= static_cast<int>(std::strlen(speed));
+      const bool show_eta = show_speed && room >= static_cast<int>(std::strlen(eta_s));
+      if (show_eta) room -= static_cast<int>(std::strlen(eta_s));
+      const int width = std::min(24, room - 3);
+      std::string line = head;
+      if (width >= 5) {
+        const int filled = s.batches > 0 ? static_cast<int>(width * s.batch / s.batches) : 0;
+        line += " [" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+      }
+      line += std::string(count) + loss + (show_speed ? speed : "") + (show_eta ? eta_s : "");
+      if (static_cast<int>(line.size()) > columns - 1) line.resize(std::max(columns - 1, 0));
+      std::printf("\r\033[K%s", line.c_str());
       drawn_ = true;
     } else {
       std::printf("epoch %lld/%lld step %lld batch %lld/%lld loss %.4f lr %.4g samples/s %.0f eta %.0fs\n",
@@ -247,9 +280,9 @@ int cmd_train(const std::vector<std::string>& args) {
       "epochs", po::value(&epochs)->default_value(1), "total epochs")(
       "batch", po::value(&batch)->default_value(64), "training batch size")(
       "optimizer", po::value(&optimizer)->default_value("sgd"), "optimizer name")(
-      "lr", po::value(&lr)->default_value(0.05), "learning rate")(
-      "momentum", po::value(&momentum)->default_value(0.9), "momentum (optimizers that have one)")(
-      "weight-decay", po::value(&weight_decay)->default_value(0.0), "weight decay (not on biases and norms)")(
+      "lr", number_value(&lr, 0.05), "learning rate")(
+      "momentum", number_value(&momentum, 0.9), "momentum (optimizers that have one)")(
+      "weight-decay", number_value(&weight_decay, 0.0), "weight decay (not on biases and norms)")(
       "opt", po::value(&opts)->composing(), "KEY=VALUE: another optimizer option (repeatable)")(
       "scheduler", po::value(&scheduler), "learning-rate scheduler name")(
       "sched", po::value(&scheds)->composing(), "KEY=VALUE: a scheduler option (repeatable)")(
@@ -287,6 +320,10 @@ int cmd_train(const std::vector<std::string>& args) {
     throw UsageError("--progress must be auto, bar, lines or none, got '" + progress + "'");
   if (!scheds.empty() && scheduler.empty()) throw UsageError("--sched needs --scheduler");
   if (checkpoint_every > 0 && checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
+  // Output paths are checked before loading anything, not found bad after a whole training run.
+  if (!metrics_json.empty()) check_writable_file(metrics_json, "--metrics-json");
+  if (!log_dir.empty()) check_writable_dir(log_dir, "--log-dir");
+  if (!checkpoint_dir.empty()) check_writable_dir(checkpoint_dir, "--checkpoint-dir");
 
   apply_common(c);
   const Device dev = require_backend(c.backend);
@@ -407,6 +444,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (help) return 0;
   require_positive(batch, "--batch");
   if (test_limit < 0) throw UsageError("--test-limit must be >= 0");
+  if (!metrics_json.empty()) check_writable_file(metrics_json, "--metrics-json");
+  if (!dump_logits.empty()) check_writable_file(dump_logits, "--dump-logits");
   apply_common(c);
   const Device dev = require_backend(c.backend);
   std::shared_ptr<nn::Module> model = nn::create_model(model_spec);

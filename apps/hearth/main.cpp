@@ -1,5 +1,6 @@
 // The `hearth` command: subcommands over the library, each in its own cmd_*.cpp. Exceptions
 // become one line on stderr and exit code 1; a malformed command line exits 2 (docs/cli.md).
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -18,6 +19,36 @@ void usage(std::ostream& os) {
     os << "  " << c.name << std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ') << c.summary << "\n";
   }
   os << "\n`hearth <command> --help` shows a command's options; docs/cli.md has the full grammar.\n";
+}
+
+/// Levenshtein distance, for "did you mean" on a mistyped command.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The registered command closest to `cmd` (at most 2 edits, or a prefix), or "" if none is close.
+std::string closest_command(const std::string& cmd) {
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& c : hearth::cli::commands()) {
+    const size_t d = c.name.rfind(cmd, 0) == 0 && cmd.size() >= 2 ? 1 : edit_distance(cmd, c.name);
+    if (d < best_d) {
+      best_d = d;
+      best = c.name;
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -49,8 +80,10 @@ int main(int argc, char** argv) {
     for (const auto& c : hearth::cli::commands()) {
       if (c.name == cmd) return c.run(args);
     }
-    std::cerr << "hearth: unknown command '" << cmd << "'\n";
-    usage(std::cerr);
+    const std::string near = closest_command(cmd);
+    std::cerr << "hearth: unknown command '" << cmd << "'";
+    if (!near.empty()) std::cerr << "; did you mean '" << near << "'?";
+    std::cerr << " (see `hearth --help`)\n";
     return 2;
   } catch (const hearth::cli::UsageError& e) {
     std::cerr << "hearth " << cmd << ": " << e.what() << " (see `hearth " << cmd << " --help`)\n";

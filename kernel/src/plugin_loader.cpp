@@ -470,10 +470,24 @@ Device require_backend(std::string_view name) {
   if (std::find(avail.begin(), avail.end(), type) != avail.end()) return Device(name);
   std::string list;
   for (const auto& a : avail) list += (list.empty() ? "" : ", ") + a;
-  // Say why, if a plugin meant to provide it failed.
+  // Say why: the reason recorded for the plugin meant to provide it (it failed to load, or it
+  // loaded without registering the device), else that no plugin provides it at all.
   std::string why;
-  for (const auto& r : plugin_records())
-    if (r.status == "error" && r.file.find(type) != std::string::npos) why += "; " + r.file + ": " + r.error;
+  const auto records = plugin_records();
+  for (const auto& r : records) {
+    const bool registers = std::find(r.devices.begin(), r.devices.end(), type) != r.devices.end();
+    const std::string base = fs::path(r.file).filename().string();
+    if (r.status == "error" && base.find(type) != std::string::npos)
+      why += "; plugin '" + r.file + "' failed to load: " + r.error;
+    else if (r.status == "loaded" && registers)
+      why += "; plugin '" + r.file + "' registers device '" + type + "' but no kernels for it";
+  }
+  if (why.empty()) {
+    const auto types = device_type_names();
+    const bool known = std::find(types.begin(), types.end(), type) != types.end();
+    why = known ? "; device type '" + type + "' is registered but no plugin provides kernels for it"
+                : "; no plugin provides device type '" + type + "' (`hearth plugins` lists what was found)";
+  }
   HEARTH_CHECK(false, DeviceError, "backend '", name, "' is not available (available backends: ",
                list.empty() ? "none" : list, ")", why);
 }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "hearth/autograd.h"
 #include "hearth/checkpoint.h"
@@ -154,6 +155,56 @@ bool looks_like_hdf5(const unsigned char* head, size_t n) {
   return false;
 }
 
+/// Reads one protobuf varint at head[*i]; false if it runs past n or is longer than 10 bytes.
+bool read_varint(const unsigned char* head, size_t n, size_t* i, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *i < n; shift += 7) {
+    const unsigned char b = head[(*i)++];
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+/// Whether the bytes begin like an ONNX ModelProto: ir_version (field 1, a small varint) first,
+/// then another ModelProto field (producer_name, ..., graph, opset_import) of the right wire type.
+bool looks_like_onnx(const unsigned char* head, size_t n) {
+  size_t i = 0;
+  uint64_t v = 0;
+  if (n < 4 || head[0] != 0x08) return false;
+  ++i;
+  if (!read_varint(head, n, &i, &v) || v == 0 || v > 64) return false;
+  if (i >= n) return false;
+  const unsigned char tag = head[i];
+  // 2 producer_name, 3 producer_version, 4 domain, 6 doc_string, 7 graph, 8 opset_import,
+  // 14 metadata_props (length-delimited); 5 model_version (varint).
+  for (unsigned char t : {0x12, 0x1a, 0x22, 0x32, 0x3a, 0x42, 0x72, 0x28})
+    if (tag == t) return true;
+  return false;
+}
+
+/// What a file that no state-dict format claims looks like, from its first bytes, or "".
+std::string foreign_format(const unsigned char* head, size_t n, const std::string& lower_path) {
+  auto starts = [&](const char* magic, size_t len) { return n >= len && std::memcmp(head, magic, len) == 0; };
+  if (starts("\x93NUMPY", 6)) return "a NumPy .npy array";
+  if (starts("PK\x03\x04", 4) || starts("PK\x05\x06", 4)) {
+    // torch.save's zip archives hold "<name>/data.pkl"; np.savez's hold NAME.npy files.
+    const std::string_view text(reinterpret_cast<const char*>(head), n);
+    if (text.find("data.pkl") != std::string_view::npos || ends_with(lower_path, ".pt") ||
+        ends_with(lower_path, ".pth"))
+      return "a PyTorch torch.save archive (.pt/.pth; save a state dict with safetensors instead)";
+    if (text.find(".npy") != std::string_view::npos) return "a NumPy .npz archive";
+    return "a zip archive";
+  }
+  if (n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5)
+    return "a Python pickle (legacy torch.save; save a state dict with safetensors instead)";
+  if (starts("\x1f\x8b", 2)) return "a gzip file";
+  if (looks_like_onnx(head, n) || ends_with(lower_path, ".onnx")) return "ONNX (run it with `hearth onnx run`)";
+  if (starts("\x7f" "ELF", 4)) return "an ELF executable or library";
+  if (n > 0 && (head[0] == '{' || head[0] == '[')) return "JSON or other text";
+  return "";
+}
+
 /// The hdf5 extensions are known to the kernel only to name the plugin that handles them.
 const char* well_known_format(const std::string& lower_path) {
   if (ends_with(lower_path, ".h5") || ends_with(lower_path, ".hdf5")) return "hdf5";
@@ -206,6 +257,11 @@ const TensorFileFormat& tensor_file_format_for_reading(const std::string& path) 
   for (const TensorFileFormat* f : plugin_formats())
     if (f->sniff(head, n)) return *f;
   if (looks_like_hdf5(head, n)) return tensor_file_format("hdf5");
+  // A file of another kind altogether: say what it looks like rather than let a reader complain
+  // about a field (safetensors' "header_length exceeds the limit").
+  const std::string foreign = foreign_format(head, n, lower(path));
+  HEARTH_CHECK(foreign.empty(), FormatError, "file '", path, "': not a safetensors or HDF5 file (looks like ",
+               foreign, ")");
   // Nothing claims the bytes (a truncated or foreign file): let the format its name says report
   // exactly what is wrong; safetensors' reader otherwise.
   return tensor_file_format_for_writing(path);

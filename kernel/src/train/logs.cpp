@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "hearth/error.h"
@@ -126,6 +127,15 @@ void SummaryWriter::write_record(const std::string& data) {
 
 namespace {
 
+constexpr const char* kHeader = "kind,step,epoch,loss,lr,samples_per_second,test_loss,test_accuracy";
+
+std::string first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
 class LogDirCallback : public Callback {
  public:
   explicit LogDirCallback(const std::string& dir) : tb_(dir) {
@@ -134,14 +144,27 @@ class LogDirCallback : public Callback {
     csv_ = std::fopen(csv.c_str(), "a");
     if (!csv_) throw FormatError("log dir: cannot open '" + csv + "': " + std::strerror(errno));
     csv_path_ = csv;
-    if (fresh) row("step,epoch,loss,lr,samples_per_second,test_accuracy\n");
+    // One row kind per meaning (docs/cli.md "metrics.csv"): `step` rows every log interval carry
+    // the mean training loss of that interval; `epoch` rows carry the epoch's mean training loss
+    // and the test figures. An older file with another header is moved aside, not mixed.
+    if (!fresh && first_line(csv) != kHeader) {
+      std::fclose(csv_);
+      std::filesystem::rename(csv, csv + ".old");
+      csv_ = std::fopen(csv.c_str(), "a");
+      if (!csv_) throw FormatError("log dir: cannot open '" + csv + "': " + std::strerror(errno));
+      row(kHeader);
+      row("\n");
+    } else if (fresh) {
+      row(kHeader);
+      row("\n");
+    }
   }
   ~LogDirCallback() override {
     if (csv_) std::fclose(csv_);
   }
   void on_step(const StepInfo& s) override {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "%lld,%lld,%.6g,%.6g,%.1f,\n", static_cast<long long>(s.step),
+    std::snprintf(buf, sizeof buf, "step,%lld,%lld,%.6g,%.6g,%.1f,,\n", static_cast<long long>(s.step),
                   static_cast<long long>(s.epoch + 1), s.loss, s.lr, s.samples_per_second);
     row(buf);
     tb_.add_scalar("train/loss", s.loss, s.step);
@@ -149,10 +172,11 @@ class LogDirCallback : public Callback {
     tb_.add_scalar("train/samples_per_second", s.samples_per_second, s.step);
   }
   void on_epoch_end(const EpochResult& e, int64_t step, double lr) override {
-    char buf[256];
-    const std::string acc = e.eval ? std::to_string(e.eval->accuracy) : "";
-    std::snprintf(buf, sizeof buf, "%lld,%lld,%.6g,%.6g,%.1f,%s\n", static_cast<long long>(step),
-                  static_cast<long long>(e.epoch), e.train_loss, lr, e.samples_per_second, acc.c_str());
+    char buf[320];
+    char test[96] = ",";
+    if (e.eval) std::snprintf(test, sizeof test, "%.6g,%.6g", e.eval->loss, e.eval->accuracy);
+    std::snprintf(buf, sizeof buf, "epoch,%lld,%lld,%.6g,%.6g,%.1f,%s\n", static_cast<long long>(step),
+                  static_cast<long long>(e.epoch), e.train_loss, lr, e.samples_per_second, test);
     row(buf);
     if (e.eval) {
       tb_.add_scalar("test/accuracy", e.eval->accuracy, step);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "hearth/checkpoint.h"
+#include "hearth/data/label_source.h"
 #include "hearth/error.h"
 #include "hearth/functions.h"
 #include "hearth/nn/loss.h"
@@ -181,6 +182,14 @@ struct Trainer::Impl {
                      std::to_string(opt.batch_size) + " (drop_last)");
     auto* tr = train_set ? dynamic_cast<const data::TensorDataset*>(train_set.get()) : nullptr;
     auto* te = test_set ? dynamic_cast<const data::TensorDataset*>(test_set.get()) : nullptr;
+    keep_labels(train_set.get(), n_train, "training", train_labels);
+    keep_labels(test_set.get(), n_test, "test", test_labels);
+    // A copy: a view would keep a whole in-memory split alive after it is released below.
+    if (train_set && n_train > 0) {
+      sample_input = train_set->get(0).data.unsqueeze(0).clone();
+    } else if (test_set && n_test > 0) {
+      sample_input = test_set->get(0).data.unsqueeze(0).clone();
+    }
     in_memory = opt.workers == 0 && (!train_set || tr) && (!test_set || te);
     if (!in_memory) return;
     // The whole split preprocessed at once: one pass of a few vectorized ops instead of a
@@ -198,6 +207,69 @@ struct Trainer::Impl {
     // gets their memory back.
     train_set.reset();
     test_set.reset();
+  }
+
+  /// A split's labels kept for check_labels(): where they come from and the first n of them.
+  struct SplitLabels {
+    std::string origin;
+    Tensor labels;  // int64 on the CPU; undefined when the dataset cannot list them cheaply
+  };
+  SplitLabels train_labels, test_labels;
+  Tensor sample_input;  // (1, ...) one raw input, to ask the model how many classes it has
+  bool labels_checked = false;
+
+  void keep_labels(const data::Dataset* ds, size_t n, const std::string& split, SplitLabels& out) {
+    if (!ds || n == 0 || opt.loss) return;  // a custom loss may take any targets
+    if (auto* ls = dynamic_cast<const data::LabelSource*>(ds)) {
+      out.origin = ls->labels_origin() + " (" + split + " split)";
+      out.labels = ls->labels(n);
+    } else if (auto* td = dynamic_cast<const data::TensorDataset*>(ds)) {
+      out.origin = "the " + split + " dataset's labels";
+      out.labels = td->targets().narrow(0, 0, static_cast<int64_t>(n));
+    } else {
+      return;
+    }
+    if (out.labels.dim() != 1 || is_floating_point(out.labels.dtype()) || out.labels.dtype() == kBool) {
+      out.labels = Tensor();  // not class indices: nothing to check
+      return;
+    }
+    out.labels = out.labels.to(Device(kCPUType), kInt64).contiguous();
+  }
+
+  /// Labels outside the model's classes fail here, before any training, naming the labels' file,
+  /// the first bad index and the class count, instead of as cross_entropy's "Target 200 is out of
+  /// bounds" in the middle of an epoch.
+  void check_labels() {
+    if (labels_checked || !sample_input.defined() || (!train_labels.labels.defined() && !test_labels.labels.defined()))
+      return;
+    labels_checked = true;
+    int64_t classes = 0;
+    {
+      NoGradGuard ng;
+      const bool was_training = model->is_training();
+      model->eval();
+      Tensor out = (*model)(prep(sample_input));
+      if (was_training) model->train();
+      if (out.dim() != 2) return;  // not a classifier's (N, classes) output
+      classes = out.size(1);
+    }
+    for (const SplitLabels* s : {&train_labels, &test_labels}) {
+      if (!s->labels.defined()) continue;
+      const int64_t* p = s->labels.data_ptr<int64_t>();
+      const int64_t n = s->labels.numel();
+      int64_t bad = 0, first = -1;
+      for (int64_t i = 0; i < n; ++i)
+        if (p[i] < 0 || p[i] >= classes) {
+          if (first < 0) first = i;
+          ++bad;
+        }
+      HEARTH_CHECK(first < 0, ValueError, s->origin, ": label ", first < 0 ? 0 : p[first], " at index ", first,
+                   " is outside the model's ", classes, " classes (0..", classes - 1, "); ", bad, " of ", n,
+                   " labels are out of range (a model with more classes, e.g. --model NAME:num_classes=K?)");
+    }
+    train_labels.labels = Tensor();
+    test_labels.labels = Tensor();
+    sample_input = Tensor();
   }
 
   int64_t batches_per_epoch() const {
@@ -308,6 +380,7 @@ struct Trainer::Impl {
   EvalResult evaluate(bool keep_logits) {
     EvalResult r;
     HEARTH_CHECK(has_test, ValueError, "Trainer::evaluate: no test dataset");
+    check_labels();
     const bool was_training = model->is_training();
     model->eval();
     auto t0 = Clock::now();
@@ -374,6 +447,7 @@ struct Trainer::Impl {
   FitResult fit() {
     FitResult res;
     HEARTH_CHECK(has_train, ValueError, "Trainer::fit: no training dataset");
+    check_labels();
     const LossFn loss = loss_fn();
     const int64_t batches = batches_per_epoch();
     const auto bs = opt.batch_size;

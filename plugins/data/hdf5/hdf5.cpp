@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hearth/data.h"
+#include "hearth/data/label_source.h"
 #include "hearth/functions.h"
 #include "hearth/plugin.h"
 #include "h5_util.h"
@@ -235,7 +236,9 @@ thread_local ThreadSlot t_slot;
 /// The images and labels of one split. Each thread that reads opens the file on first use and
 /// keeps its handles (SEED C2): nothing is open before the readers start, so no reader ever
 /// inherits another's open file (h5py's trap with forked workers).
-class Hdf5Dataset : public hearth::data::Dataset, public std::enable_shared_from_this<Hdf5Dataset> {
+class Hdf5Dataset : public hearth::data::Dataset,
+                    public hearth::data::LabelSource,
+                    public std::enable_shared_from_this<Hdf5Dataset> {
  public:
   Hdf5Dataset(std::string file, Field images, Field labels)
       : file_(std::move(file)), images_(std::move(images)), labels_(std::move(labels)) {
@@ -248,6 +251,18 @@ class Hdf5Dataset : public hearth::data::Dataset, public std::enable_shared_from
   }
 
   size_t size() const override { return static_cast<size_t>(images_.dims[0]); }
+
+  std::string labels_origin() const override { return "HDF5 file '" + file_ + "', dataset '" + labels_.key + "'"; }
+  Tensor labels(size_t n) const override {
+    n = std::min<size_t>(n, size());
+    Tensor out = hearth::empty({static_cast<int64_t>(n)}, hearth::TensorOptions(hearth::kInt64));
+    if (n == 0) return out;
+    std::vector<int64_t> rows(n);
+    for (size_t i = 0; i < n; ++i) rows[i] = static_cast<int64_t>(i);
+    H5Lock lock;
+    read(handles().labels, labels_, H5T_NATIVE_INT64, rows, out.data_ptr());  // labels only, one hyperslab
+    return out;
+  }
 
   Example get(size_t index) const override { return std::move(get_batch({static_cast<int64_t>(index)})[0]); }
 
@@ -371,7 +386,12 @@ ThreadSlot::~ThreadSlot() {
 
 std::shared_ptr<hearth::data::Dataset> hdf5_factory(const std::string& arg, bool train) {
   auto [file, keys] = parse_spec(arg);
-  HEARTH_CHECK(fs::exists(file), ValueError, "hdf5 dataset: no such file '", file, "'");
+  std::error_code ec;
+  HEARTH_CHECK(fs::exists(file, ec), ValueError, "hdf5 dataset: no such file '", file, "'");
+  // libhdf5 would answer a folder with its own error stack ("unable to open file"): say it plainly.
+  HEARTH_CHECK(!fs::is_directory(file, ec), ValueError, "hdf5 dataset: '", file,
+               "' is a folder, not an HDF5 file (for a folder of IDX files use idx:", file, ")");
+  HEARTH_CHECK(fs::is_regular_file(file, ec), ValueError, "hdf5 dataset: '", file, "' is not a regular file");
   const std::string& ik = train ? keys.train_images : keys.test_images;
   const std::string& lk = train ? keys.train_labels : keys.test_labels;
   Field images, labels;

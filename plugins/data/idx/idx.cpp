@@ -10,6 +10,7 @@
 #include <string>
 
 #include "hearth/data.h"
+#include "hearth/data/label_source.h"
 #include "hearth/functions.h"
 #include "hearth/plugin.h"
 
@@ -163,8 +164,26 @@ std::string find_file(const std::string& dir, const std::string& name) {
   throw hearth::ValueError("IDX dataset: neither " + name + " nor " + name + ".gz in '" + dir + "'");
 }
 
+/// An IDX split in memory that also says which file its labels came from (for the trainer's
+/// label check).
+class IdxDataset final : public hearth::data::TensorDataset, public hearth::data::LabelSource {
+ public:
+  IdxDataset(Tensor images, Tensor labels, std::string labels_file)
+      : TensorDataset(std::move(images), std::move(labels)), labels_file_(std::move(labels_file)) {}
+  std::string labels_origin() const override { return "IDX file '" + labels_file_ + "'"; }
+  Tensor labels(size_t n) const override { return targets().narrow(0, 0, static_cast<int64_t>(n)); }
+
+ private:
+  std::string labels_file_;
+};
+
 std::shared_ptr<hearth::data::Dataset> open_idx_dir(const std::string& dir, bool train) {
   HEARTH_CHECK(!dir.empty(), ValueError, "idx dataset: spec needs a folder (idx:DIR)");
+  std::error_code ec;
+  HEARTH_CHECK(fs::exists(dir, ec), ValueError, "idx dataset: no such folder '", dir, "'");
+  HEARTH_CHECK(fs::is_directory(dir, ec), ValueError, "idx dataset: '", dir,
+               "' is a file, not a folder (idx:DIR names the folder that holds train-images-idx3-ubyte[.gz] and "
+               "the other IDX files)");
   const std::string prefix = train ? "train" : "t10k";
   const std::string img_file = find_file(dir, prefix + "-images-idx3-ubyte");
   const std::string lbl_file = find_file(dir, prefix + "-labels-idx1-ubyte");
@@ -178,7 +197,7 @@ std::shared_ptr<hearth::data::Dataset> open_idx_dir(const std::string& dir, bool
                                 std::to_string(images.size(0)) + " images");
   // N×H×W → N×1×H×W: one channel, as the models expect.
   if (images.dim() == 3) images = images.unsqueeze(1);
-  return std::make_shared<hearth::data::TensorDataset>(images, labels.to(hearth::kInt64));
+  return std::make_shared<IdxDataset>(images, labels.to(hearth::kInt64), lbl_file);
 }
 
 std::shared_ptr<hearth::data::Dataset> idx_factory(const std::string& arg, bool train) {
@@ -195,6 +214,9 @@ std::shared_ptr<hearth::data::Dataset> fashion_mnist_factory(const std::string& 
       dir = "/usr/share/datasets/fashion-mnist";  // Debian's dataset-fashion-mnist
     }
   }
+  std::error_code ec;
+  HEARTH_CHECK(fs::is_directory(dir, ec), ValueError, "fashion-mnist dataset: no such folder '", dir,
+               "' (install Debian's dataset-fashion-mnist, set $HEARTH_DATA, or use --dataset idx:DIR)");
   return open_idx_dir(dir, train);
 }
 
