@@ -260,7 +260,7 @@ TEST(CliTrain, SchedulersTakePyTorchDefaults) {
   EXPECT_TRUE(contains(unknown.err, "scheduler 'steplr' has no option 'gama'")) << unknown.err;
 }
 
-TEST(CliTrain, ResumeAloneContinuesTheRecordedRun) {
+TEST(CliTrain, ResumeAloneContinuesTheRecordedRun) {  // SEED E5
   TempDir d;
   const std::string run = std::string("train ") + kTiny +
                           " --optimizer adam --lr 0.002 --scheduler steplr --sched step_size=1 --batch 32 --seed 3";
