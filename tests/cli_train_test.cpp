@@ -237,3 +237,172 @@ TEST(CliGraph, WritesDotAndRendersWithGraphviz) {  // SEED A2
   EXPECT_GT(fs::file_size(d / "g.dot.svg"), 100u);
   EXPECT_EQ(run_hearth("graph --model lenet").code, 2);  // --out is required
 }
+
+// ---- issue #15: the training CLI as users expect ----
+
+namespace {
+const char* kTiny = "--model mlp --train-limit 512 --test-limit 500 --progress none";
+}  // namespace
+
+TEST(CliTrain, SchedulersTakePyTorchDefaults) {
+  for (const char* s : {"--scheduler cosineannealinglr --sched T_max=5", "--scheduler steplr --sched step_size=1",
+                        "--scheduler multisteplr --sched milestones=1", "--scheduler linearlr",
+                        "--scheduler swalr --sched swa_lr=0.01", "--scheduler onecyclelr --sched max_lr=0.1",
+                        "--scheduler exponentiallr --sched gamma=0.9"}) {
+    RunResult r = run_hearth(std::string("train ") + kTiny + " " + s);
+    EXPECT_EQ(r.code, 0) << s << "\n" << r.err;
+  }
+  RunResult missing = run_hearth(std::string("train ") + kTiny + " --scheduler steplr");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(contains(missing.err, "scheduler 'steplr' needs option 'step_size'")) << missing.err;
+  RunResult unknown = run_hearth(std::string("train ") + kTiny + " --scheduler steplr --sched step_size=1 --sched gama=1");
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_TRUE(contains(unknown.err, "scheduler 'steplr' has no option 'gama'")) << unknown.err;
+}
+
+TEST(CliTrain, ResumeAloneContinuesTheRecordedRun) {  // SEED E5
+  TempDir d;
+  const std::string run = std::string("train ") + kTiny +
+                          " --optimizer adam --lr 0.002 --scheduler steplr --sched step_size=1 --batch 32 --seed 3";
+  RunResult a = run_hearth(run + " --epochs 1 --checkpoint-dir " + (d / "ck"));
+  ASSERT_EQ(a.code, 0) << a.err;
+  // Only --resume (and the new total): every other setting comes from the checkpoint.
+  RunResult b = run_hearth("train --resume " + (d / "ck") + " --epochs 2 --progress lines --metrics-json " + (d / "b.json"));
+  ASSERT_EQ(b.code, 0) << b.out << b.err;
+  EXPECT_TRUE(contains(b.out, "resuming at epoch 2, step 16")) << b.out;
+  RunResult c = run_hearth(run + " --epochs 2 --metrics-json " + (d / "c.json"));
+  ASSERT_EQ(c.code, 0) << c.err;
+  const json jb = read_json(d / "b.json"), jc = read_json(d / "c.json");
+  EXPECT_EQ(jb["final_loss"], jc["final_loss"]);
+  EXPECT_EQ(jb["test_accuracy"], jc["test_accuracy"]);
+  EXPECT_EQ(jb["model"], "mlp");
+  EXPECT_EQ(jb["optimizer"], "adam");
+  // The resumed run went on saving into the directory it resumed from.
+  EXPECT_TRUE(contains(hearth::resolve_checkpoint(d / "ck"), "0000000032")) << hearth::resolve_checkpoint(d / "ck");
+  // A flag that would change the run is an error naming it; the same value is fine.
+  RunResult lr = run_hearth("train --resume " + (d / "ck") + " --epochs 3 --lr 0.5");
+  EXPECT_EQ(lr.code, 1);
+  EXPECT_TRUE(contains(lr.err, "--lr 0.5 differs from the run being resumed")) << lr.err;
+  RunResult opt = run_hearth("train --resume " + (d / "ck") + " --epochs 3 --optimizer sgd");
+  EXPECT_EQ(opt.code, 1);
+  EXPECT_TRUE(contains(opt.err, "--optimizer sgd differs")) << opt.err;
+  RunResult same = run_hearth("train --resume " + (d / "ck") + " --epochs 2 --optimizer adam --batch 32");
+  EXPECT_EQ(same.code, 0) << same.err;
+}
+
+TEST(CliTrain, TrainingCheckpointGoesToWeightsAndOnnx) {
+  TempDir d;
+  RunResult a = run_hearth(std::string("train ") + kTiny + " --checkpoint-dir " + (d / "ck") + " --metrics-json " +
+                           (d / "a.json"));
+  ASSERT_EQ(a.code, 0) << a.err;
+  // export: the model spec, input shape and normalization come from the checkpoint directory.
+  RunResult ex = run_hearth("export --weights " + (d / "ck") + " --out " + (d / "m.onnx"));
+  ASSERT_EQ(ex.code, 0) << ex.err;
+  EXPECT_TRUE(contains(ex.out, "mlp, input 1,1,28,28")) << ex.out;
+  std::ifstream f(d / "m.onnx", std::ios::binary);
+  const std::string onnx((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(onnx, "hearth.normalize.mean"));
+  EXPECT_TRUE(contains(onnx, "hearth.normalize.std"));
+  // export of a plain model still needs nothing but --model (the default input, as summary).
+  EXPECT_EQ(run_hearth("export --model lenet --out " + (d / "l.onnx")).code, 0);
+  // summary and graph take the checkpoint too.
+  RunResult su = run_hearth("summary --weights " + (d / "ck"));
+  ASSERT_EQ(su.code, 0) << su.err;
+  EXPECT_TRUE(contains(su.out, "model mlp")) << su.out;
+  EXPECT_EQ(run_hearth("graph --weights " + (d / "ck") + " --out " + (d / "g.dot")).code, 0);
+  // ckpt convert --model-only: a plain state dict, no optimizer keys, no prefix.
+  RunResult cv = run_hearth("ckpt convert " + (d / "ck") + " " + (d / "w.safetensors") + " --model-only");
+  ASSERT_EQ(cv.code, 0) << cv.err;
+  auto w = hearth::load_safetensors(d / "w.safetensors");
+  ASSERT_FALSE(w.tensors.empty());
+  for (const auto& [k, t] : w.tensors) {
+    EXPECT_FALSE(contains(k, "model.")) << k;
+    EXPECT_FALSE(contains(k, "optimizer")) << k;
+  }
+  EXPECT_FALSE(hearth::is_training_checkpoint(d / "w.safetensors"));
+  // eval of the checkpoint reuses its model and normalization: the training run's accuracy.
+  RunResult ev = run_hearth("eval --weights " + (d / "ck") + " --test-limit 500 --metrics-json " + (d / "e.json"));
+  ASSERT_EQ(ev.code, 0) << ev.err;
+  EXPECT_EQ(read_json(d / "e.json")["test_accuracy"], read_json(d / "a.json")["test_accuracy"]);
+  EXPECT_EQ(read_json(d / "e.json")["normalize"], read_json(d / "a.json")["normalize"]);
+  // The plain state dict carries nothing: --normalize says how (the recorded values here).
+  const json n = read_json(d / "a.json")["normalize"];
+  char norm[128];
+  std::snprintf(norm, sizeof norm, "%.17g,%.17g", n["mean"][0].get<double>(), n["std"][0].get<double>());
+  RunResult ew = run_hearth("eval --model mlp --weights " + (d / "w.safetensors") + " --test-limit 500 --normalize " +
+                            norm + " --metrics-json " + (d / "w.json"));
+  ASSERT_EQ(ew.code, 0) << ew.err;
+  EXPECT_EQ(read_json(d / "w.json")["test_accuracy"], read_json(d / "a.json")["test_accuracy"]);
+}
+
+TEST(CliTrain, EachOptimizerGetsItsOwnDefaultLearningRate) {
+  TempDir d;
+  for (const auto& [name, lr] : std::vector<std::pair<std::string, double>>{
+           {"sgd", 0.05}, {"adam", 1e-3}, {"adamw", 1e-3}, {"rmsprop", 1e-2}, {"adagrad", 1e-2}}) {
+    RunResult r = run_hearth(std::string("train ") + kTiny + " --optimizer " + name + " --metrics-json " + (d / "m.json"));
+    ASSERT_EQ(r.code, 0) << name << r.err;
+    const json j = read_json(d / "m.json");
+    EXPECT_EQ(j["lr"].get<double>(), lr) << name;
+    EXPECT_TRUE(std::isfinite(j["final_loss"].get<double>())) << name;
+    // It learned something (chance: 2.3); RMSprop's 1e-2 is PyTorch's default but overshoots
+    // this short a run, so only the others are held to it.
+    if (name != "rmsprop") EXPECT_LT(j["final_loss"].get<double>(), 2.0) << name;
+  }
+}
+
+TEST(CliTrain, ANonFiniteLossStopsWithAClearError) {
+  RunResult r = run_hearth(std::string("train ") + kTiny + " --lr 1e6");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "training diverged: the loss is")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--lr")) << r.err;
+}
+
+#if HEARTH_TEST_HDF5
+namespace {
+void put_be32(std::ofstream& f, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  f.write(reinterpret_cast<const char*>(b), 4);
+}
+/// An IDX file of uint8 values (images N×28×28 or labels N).
+void write_idx(const std::string& path, const hearth::Tensor& t) {
+  std::ofstream f(path, std::ios::binary);
+  put_be32(f, 0x0800u | static_cast<uint32_t>(t.dim()));
+  for (int64_t s : t.sizes()) put_be32(f, static_cast<uint32_t>(s));
+  const hearth::Tensor c = t.to(hearth::kUInt8).contiguous();
+  f.write(reinterpret_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel()));
+}
+}  // namespace
+
+// The same images as uint8 IDX files and as float32 (0..255) HDF5 datasets: normalized by the
+// training split's statistics, both train to the same accuracy.
+TEST(CliTrain, SameImagesFromIdxOrFloatHdf5TrainAlike) {
+  TempDir d;
+  hearth::load_plugins({});
+  auto tr = std::dynamic_pointer_cast<hearth::data::TensorDataset>(hearth::data::load_dataset("fashion-mnist", true));
+  auto te = std::dynamic_pointer_cast<hearth::data::TensorDataset>(hearth::data::load_dataset("fashion-mnist", false));
+  ASSERT_TRUE(tr && te);
+  const hearth::Tensor xi = tr->data().narrow(0, 0, 1024).reshape({1024, 28, 28}), yi = tr->targets().narrow(0, 0, 1024);
+  const hearth::Tensor xt = te->data().narrow(0, 0, 500).reshape({500, 28, 28}), yt = te->targets().narrow(0, 0, 500);
+  fs::create_directories(d / "idx");
+  write_idx(d / "idx/train-images-idx3-ubyte", xi);
+  write_idx(d / "idx/train-labels-idx1-ubyte", yi);
+  write_idx(d / "idx/t10k-images-idx3-ubyte", xt);
+  write_idx(d / "idx/t10k-labels-idx1-ubyte", yt);
+  hearth::save_state_dict(d / "d.h5", hearth::TensorList{{"trx", xi.to(hearth::kFloat32)},
+                                                         {"try", yi.to(hearth::kInt64)},
+                                                         {"tex", xt.to(hearth::kFloat32)},
+                                                         {"tey", yt.to(hearth::kInt64)}});
+  const std::string common = " --model mlp --progress none --epochs 1 --metrics-json ";
+  RunResult a = run_hearth("train --dataset idx:" + (d / "idx") + common + (d / "a.json"));
+  ASSERT_EQ(a.code, 0) << a.err;
+  RunResult b = run_hearth("train --dataset 'hdf5:" + (d / "d.h5") +
+                           "?train_images=trx&train_labels=try&test_images=tex&test_labels=tey'" + common + (d / "b.json"));
+  ASSERT_EQ(b.code, 0) << b.err;
+  const json ja = read_json(d / "a.json"), jb = read_json(d / "b.json");
+  EXPECT_NEAR(ja["test_accuracy"].get<double>(), jb["test_accuracy"].get<double>(), 0.02);
+  EXPECT_GT(jb["test_accuracy"].get<double>(), 0.6);
+  // Recorded: the IDX run in [0, 1] units.
+  EXPECT_NEAR(ja["normalize"]["mean"][0].get<double>(), 0.286, 0.02);
+}
+#endif  // HEARTH_TEST_HDF5

@@ -264,6 +264,86 @@ TEST(Schedulers, ErrorsNameTheProblem) {
   EXPECT_TRUE(contains(msg, "onecyclelr")) << msg;
 }
 
+// Issue #15: a scheduler made by name takes PyTorch's defaults for what it is not given, a
+// scalar for a per-group value applies to every group, and "missing" and "unknown" differ.
+TEST(Schedulers, ByNameTakePyTorchDefaults) {
+  WarningCapture w;  // stepped without optimizer steps
+  std::vector<Tensor> ps{zeros({2}, requires_grad()), zeros({2}, requires_grad())};
+  const auto sequence = [](optim::Optimizer& opt, optim::LRScheduler& s) {
+    std::vector<double> lrs;
+    for (int i = 0; i < 8; ++i) {
+      lrs.push_back(opt.param_groups()[1].lr());
+      s.step();
+    }
+    return lrs;
+  };
+  const auto named = [&](const std::string& name, optim::SchedulerState h) {
+    auto opt = sched_optimizer("sgd", ps);
+    auto s = optim::create_scheduler(name, *opt, std::move(h));
+    return sequence(*opt, *s);
+  };
+  optim::SchedulerState h;
+  h.numbers["T_max"] = 5;
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::CosineAnnealingLR typed(*opt, 5);  // eta_min = 0
+    EXPECT_EQ(named("cosineannealinglr", h), sequence(*opt, typed));
+  }
+  h = {};
+  h.numbers["step_size"] = 2;
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::StepLR typed(*opt, 2);  // gamma = 0.1
+    EXPECT_EQ(named("steplr", h), sequence(*opt, typed));
+  }
+  h = {};
+  h.numbers["milestones"] = 3;  // a scalar for a list
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::MultiStepLR typed(*opt, {3});
+    EXPECT_EQ(named("multisteplr", h), sequence(*opt, typed));
+  }
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::LinearLR typed(*opt);
+    EXPECT_EQ(named("linearlr", {}), sequence(*opt, typed));
+  }
+  h = {};
+  h.numbers["swa_lr"] = 0.05;
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::SWALR typed(*opt, 0.05);
+    EXPECT_EQ(named("swalr", h), sequence(*opt, typed));
+  }
+  h = {};
+  h.numbers["max_lr"] = 0.1;  // one value for both groups
+  h.numbers["total_steps"] = 10;
+  {
+    auto opt = sched_optimizer("sgd", ps);
+    optim::OneCycleLROptions o;
+    o.max_lr = {0.1};
+    o.total_steps = 10;
+    optim::OneCycleLR typed(*opt, o);
+    EXPECT_EQ(named("onecyclelr", h), sequence(*opt, typed));
+  }
+  auto opt = sched_optimizer("sgd", ps);
+  std::string msg = message_of([&] { optim::create_scheduler("cosineannealinglr", *opt, {}); });
+  EXPECT_TRUE(contains(msg, "scheduler 'cosineannealinglr' needs option 'T_max'")) << msg;
+  EXPECT_TRUE(contains(msg, "eta_min")) << msg;  // lists what it takes
+  h = {};
+  h.numbers["T_max"] = 5;
+  h.numbers["eta_mn"] = 0;
+  msg = message_of([&] { optim::create_scheduler("cosineannealinglr", *opt, h); });
+  EXPECT_TRUE(contains(msg, "scheduler 'cosineannealinglr' has no option 'eta_mn'")) << msg;
+  h = {};
+  h.numbers["step_size"] = 1;
+  h.strings["gamma"] = "x";
+  msg = message_of([&] { optim::create_scheduler("steplr", *opt, h); });
+  EXPECT_TRUE(contains(msg, "option 'gamma' takes a number")) << msg;
+  msg = message_of([&] { optim::create_scheduler("onecyclelr", *opt, {}); });
+  EXPECT_TRUE(contains(msg, "needs option 'max_lr'")) << msg;
+}
+
 // ---- resume (SEED E5) ----
 
 namespace {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -293,6 +294,44 @@ TEST(Train, NormalizeImagesPerChannel) {
 }
 
 // ---- logs (SEED D3) ----
+
+// Issue #15: --normalize auto's statistics, per channel, against a direct computation; uint8
+// images in [0, 1] units, float images as they are.
+TEST(Train, ImageMeanStdPerChannel) {
+  Generator g(5);
+  const Tensor x = rand({10, 3, 4, 5}, {}, &g) * 200.0;
+  const Tensor y = zeros({10}, TensorOptions(kInt64));
+  auto [m8, s8] = train::image_mean_std(data::TensorDataset(x.to(kUInt8), y));
+  auto [mf, sf] = train::image_mean_std(data::TensorDataset(x.to(kUInt8).to(kFloat32), y));
+  ASSERT_EQ(m8.size(), 3u);
+  ASSERT_EQ(mf.size(), 3u);
+  const Tensor xd = x.to(kUInt8).to(kFloat64);
+  for (int64_t c = 0; c < 3; ++c) {
+    const Tensor ch = xd.narrow(1, c, 1);
+    const double mean = ch.mean().item<double>();
+    const double sd = std::sqrt((ch - mean).pow(2).mean().item<double>());
+    EXPECT_NEAR(mf[static_cast<size_t>(c)], mean, 1e-9);
+    EXPECT_NEAR(sf[static_cast<size_t>(c)], sd, 1e-9);
+    EXPECT_NEAR(m8[static_cast<size_t>(c)], mean / 255.0, 1e-12);
+    EXPECT_NEAR(s8[static_cast<size_t>(c)], sd / 255.0, 1e-12);
+  }
+}
+
+// Issue #15: a NaN loss stops fit() with an error naming the step, instead of training on.
+TEST(Train, ANonFiniteLossStopsTheRun) {
+  auto tr = synthetic(256, 1);
+  train::TrainerOptions o;
+  o.log_every = 1000;  // the check does not depend on logging
+  o.loss = [](const Tensor& out, const Tensor& y) {
+    return nn::functional::cross_entropy(out, y) * std::numeric_limits<double>::quiet_NaN();
+  };
+  auto r = make_run("mlp", tr, nullptr, o);
+  const std::string msg = message_of([&] { r.trainer->fit(); });
+  EXPECT_TRUE(contains(msg, "training diverged: the loss is nan at step 1 (epoch 1")) << msg;
+  o.stop_on_nonfinite_loss = false;
+  auto q = make_run("mlp", tr, nullptr, o);
+  EXPECT_NO_THROW(q.trainer->fit());
+}
 
 TEST(TrainLogs, Crc32cKnownValues) {
   // The check value of CRC-32C, and RFC 3720's 32 zero bytes.

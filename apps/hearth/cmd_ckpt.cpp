@@ -100,19 +100,34 @@ int inspect(const std::vector<std::string>& args) {
 int convert(const std::vector<std::string>& args) {
   Common c;
   std::string strip;
-  po::options_description d("hearth ckpt convert IN OUT [--strip-prefix P] [--plugin-dir DIR]...\n"
+  bool model_only = false;
+  po::options_description d("hearth ckpt convert IN OUT [--strip-prefix P | --model-only] [--plugin-dir DIR]...\n"
                             "(the format of OUT comes from its extension: .h5/.hdf5 for HDF5, else safetensors)");
   add_plugin_dir_option(d, c);
-  d.add_options()("strip-prefix", po::value<std::string>(&strip), "remove P from the start of every key that has it (e.g. module.)");
+  d.add_options()("strip-prefix", po::value<std::string>(&strip), "remove P from the start of every key that has it (e.g. module.)")(
+      "model-only", po::bool_switch(&model_only),
+      "from a training checkpoint (file or directory), write the model's plain state dict (its model.* tensors, "
+      "without the prefix; no optimizer state)");
   bool help = false;
   auto words = positionals(args, d, help);
   if (help) return 0;
   need(words, 2, "IN OUT");
   if (strip.empty() && args.end() != std::find(args.begin(), args.end(), "--strip-prefix"))
     throw UsageError("--strip-prefix needs a non-empty prefix");
+  if (model_only && !strip.empty()) throw UsageError("--model-only and --strip-prefix exclude each other");
   load_plugin_dirs(c);
   const std::string in = resolve_checkpoint(words[0]);
   SafetensorsContents src = load_tensors(in);  // host memory, as read
+  if (model_only) {
+    HEARTH_CHECK(src.metadata.count("hearth.training"), ValueError, "ckpt convert --model-only: '", in,
+                 "' is not a training checkpoint (it is already a plain state dict)");
+    // The model's tensors only, under the keys the model has; the training metadata stays behind.
+    std::erase_if(src.tensors, [](const auto& kv) { return kv.first.rfind("model.", 0) != 0; });
+    strip = "model.";
+    std::map<std::string, std::string> kept;
+    if (auto it = src.metadata.find(kDevicesMetadataKey); it != src.metadata.end()) kept.insert(*it);
+    src.metadata = std::move(kept);
+  }
   TensorList out;
   std::map<std::string, std::string> renamed;
   std::set<std::string> seen;
@@ -138,7 +153,10 @@ int convert(const std::vector<std::string>& args) {
   const TensorFileFormat& fmt = tensor_file_format_for_writing(words[1]);
   fmt.save(words[1], out, md);
   std::cout << in << " -> " << words[1] << " (" << fmt.name() << ", " << out.size() << " tensors";
-  if (!strip.empty()) std::cout << ", prefix '" << strip << "' removed from " << stripped;
+  if (model_only)
+    std::cout << ", the model's state dict";
+  else if (!strip.empty())
+    std::cout << ", prefix '" << strip << "' removed from " << stripped;
   std::cout << ")\n";
   return 0;
 }
@@ -220,7 +238,7 @@ int diff(const std::vector<std::string>& args) {
 int cmd_ckpt(const std::vector<std::string>& args) {
   const char* usage =
       "hearth ckpt inspect FILE|DIR [--json]\n"
-      "hearth ckpt convert IN OUT [--strip-prefix P]\n"
+      "hearth ckpt convert IN OUT [--strip-prefix P | --model-only]\n"
       "hearth ckpt diff A B [--json]\n"
       "(FILE: safetensors or HDF5 state dict or training checkpoint; a checkpoint directory means the file its\n"
       " `latest` names; `hearth ckpt SUBCOMMAND --help` shows the options)\n";

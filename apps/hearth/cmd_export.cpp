@@ -1,11 +1,13 @@
 // `hearth export`: trace a zoo model (optionally with trained weights) into an ONNX file for
 // Netron and other runtimes (SEED A5; docs/onnx.md, docs/cli.md).
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.h"
+#include "run_config.h"
 #include "hearth/hearth.h"
 #include "hearth/nn/models.h"
 #include "hearth/onnx.h"
@@ -33,24 +35,55 @@ std::vector<int64_t> parse_shape(const std::string& s) {
 
 int cmd_export(const std::vector<std::string>& args) {
   Common c;
-  std::string model, weights, input, out;
+  std::string model_opt, weights, input, out;
   po::options_description d(
-      "hearth export --model NAME[:ARGS] [--weights FILE] --input 1,1,28,28 --out FILE.onnx [--plugin-dir DIR]");
+      "hearth export [--model NAME[:ARGS]] [--weights FILE|DIR] [--input 1,1,28,28] --out FILE.onnx [--plugin-dir DIR]");
   add_plugin_dir_option(d, c);
-  d.add_options()("model", po::value<std::string>(&model)->required(), "zoo model (hearth plugins lists them)")(
-      "weights", po::value<std::string>(&weights), "state dict to load first (safetensors, or HDF5 with hearth-hdf5)")(
-      "input", po::value<std::string>(&input)->required(), "example input shape, e.g. 1,1,28,28 (float32 zeros)")(
+  d.add_options()("model", po::value<std::string>(&model_opt),
+                  "zoo model (hearth plugins lists them; default: the training checkpoint's)")(
+      "weights", po::value<std::string>(&weights),
+      "state dict (safetensors, or HDF5 with hearth-hdf5), training checkpoint, or checkpoint directory")(
+      "input", po::value<std::string>(&input), "example input shape (float32 zeros; default: the model's, as summary)")(
       "out", po::value<std::string>(&out)->required(), "the ONNX file to write");
   bool help;
   parse(args, d, help);
   if (help) return 0;
-  const auto shape = parse_shape(input);
+  if (!input.empty()) (void)parse_shape(input);  // a malformed shape is a usage error before any work
   load_plugin_dirs(c);
+  const std::optional<nlohmann::json> cfg = weights.empty() ? std::nullopt : checkpoint_run_config(weights);
+  const std::string model = model_spec_for(model_opt, weights, "");
+  if (model.empty())
+    throw UsageError(weights.empty() ? "--model is required without --weights"
+                                     : "--model is required: '" + weights + "' records no model spec (a plain state "
+                                       "dict or a checkpoint written without one)");
+  std::vector<int64_t> shape;
+  if (input.empty()) {
+    const DimVector def = default_input(model);
+    shape.assign(def.begin(), def.end());
+  } else {
+    shape = parse_shape(input);
+  }
   auto m = nn::create_model(model);
-  if (!weights.empty()) hearth::load_state_dict(weights, *m);
+  if (!weights.empty()) load_weights(weights, *m);
   m->eval();
-  onnx::export_module(*m, hearth::zeros(shape), out);
-  std::cout << "wrote " << out << " (" << model << ", input " << input << ", opset " << onnx::kExportOpset << ")\n";
+  onnx::ExportOptions eo;
+  eo.metadata["hearth.model"] = model;
+  // How the inputs must be prepared: (image / 255 - mean) / std per channel for uint8 images.
+  if (cfg && cfg->contains("normalization")) {
+    const Normalization n = Normalization::from_json((*cfg)["normalization"], "training checkpoint '" + weights + "'");
+    std::ostringstream mean, sd;
+    mean.precision(8);
+    sd.precision(8);
+    for (size_t i = 0; i < n.mean.size(); ++i) mean << (i ? "," : "") << n.mean[i];
+    for (size_t i = 0; i < n.std.size(); ++i) sd << (i ? "," : "") << n.std[i];
+    eo.metadata["hearth.normalize.mean"] = mean.str();
+    eo.metadata["hearth.normalize.std"] = sd.str();
+    eo.metadata["hearth.normalize"] = "input = (image / 255 - mean) / std per channel (image: uint8 pixels)";
+  }
+  onnx::export_module(*m, hearth::zeros(shape), out, eo);
+  std::string shape_s;
+  for (size_t i = 0; i < shape.size(); ++i) shape_s += (i ? "," : "") + std::to_string(shape[i]);
+  std::cout << "wrote " << out << " (" << model << ", input " << shape_s << ", opset " << onnx::kExportOpset << ")\n";
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "run_config.h"
 #include "hearth/checkpoint.h"
 #include "hearth/hearth.h"
 #include "hearth/nn/models.h"
@@ -42,14 +43,6 @@ DimVector parse_shape(const std::string& s) {
   return out;
 }
 
-/// The input a zoo model takes when --input is not given.
-DimVector default_input(const std::string& model_spec) {
-  const std::string name = model_spec.substr(0, model_spec.find(':'));
-  if (name == "mlp" || name == "lenet") return {1, 1, 28, 28};
-  if (name.rfind("resnet", 0) == 0) return {1, 3, 224, 224};
-  throw UsageError("model '" + name + "' has no default input shape: give --input N,C,H,W");
-}
-
 std::vector<DimVector> input_shapes(const std::vector<std::string>& inputs, const std::string& model) {
   std::vector<DimVector> shapes;
   for (const auto& s : inputs) shapes.push_back(parse_shape(s));
@@ -65,22 +58,25 @@ std::string shape_text(const DimVector& d) {
 
 int cmd_summary(const std::vector<std::string>& args) {
   Common c;
-  std::string model_spec;
+  std::string model_opt, weights;
   std::vector<std::string> inputs;
   bool as_json = false;
-  po::options_description d("hearth summary [--model NAME] [--input 1,1,28,28]... [--json]");
+  po::options_description d("hearth summary [--model NAME] [--weights FILE|DIR] [--input 1,1,28,28]... [--json]");
   add_common_options(d, c);
-  d.add_options()("model", po::value(&model_spec)->default_value("lenet"), "model spec")(
+  d.add_options()("model", po::value(&model_opt), "model spec (default: the --weights checkpoint's, else lenet)")(
+      "weights", po::value(&weights), "state dict, training checkpoint or checkpoint directory to load")(
       "input", po::value(&inputs)->composing(), "input shape incl. batch (repeatable for several inputs)")(
       "json", po::bool_switch(&as_json), "print JSON instead of the table");
   bool help;
   parse(args, d, help);
   if (help) return 0;
-  const std::vector<DimVector> shapes = input_shapes(inputs, model_spec);
   apply_common(c);
+  const std::string model_spec = model_spec_for(model_opt, weights, "lenet");
+  const std::vector<DimVector> shapes = input_shapes(inputs, model_spec);
   const Device dev = require_backend(c.backend);
   auto model = nn::create_model(model_spec);
   model->to(dev);
+  if (!weights.empty()) load_weights(weights, *model);
   model->eval();
   std::function<void(const std::vector<Tensor>&)> run;
   if (shapes.size() > 1) {
@@ -118,10 +114,12 @@ int cmd_summary(const std::vector<std::string>& args) {
 
 int cmd_graph(const std::vector<std::string>& args) {
   Common c;
-  std::string model_spec, input, out, render;
-  po::options_description d("hearth graph [--model NAME] [--input 1,1,28,28] --out FILE.dot [--render png|svg|pdf]");
+  std::string model_opt, weights, input, out, render;
+  po::options_description d(
+      "hearth graph [--model NAME] [--weights FILE|DIR] [--input 1,1,28,28] --out FILE.dot [--render png|svg|pdf]");
   add_common_options(d, c);
-  d.add_options()("model", po::value(&model_spec)->default_value("lenet"), "model spec")(
+  d.add_options()("model", po::value(&model_opt), "model spec (default: the --weights checkpoint's, else lenet)")(
+      "weights", po::value(&weights), "state dict, training checkpoint or checkpoint directory to load")(
       "input", po::value(&input), "input shape incl. batch")(
       "out", po::value(&out)->required(), "the .dot file to write")(
       "render", po::value(&render), "also run graphviz: png, svg or pdf");
@@ -130,11 +128,14 @@ int cmd_graph(const std::vector<std::string>& args) {
   if (help) return 0;
   if (!render.empty() && render != "png" && render != "svg" && render != "pdf")
     throw UsageError("--render must be png, svg or pdf, got '" + render + "'");
-  const DimVector shape = input.empty() ? default_input(model_spec) : parse_shape(input);
+  if (!input.empty()) (void)parse_shape(input);  // a usage error before any work
   apply_common(c);
+  const std::string model_spec = model_spec_for(model_opt, weights, "lenet");
+  const DimVector shape = input.empty() ? default_input(model_spec) : parse_shape(input);
   const Device dev = require_backend(c.backend);
   auto model = nn::create_model(model_spec);
   model->to(dev);
+  if (!weights.empty()) load_weights(weights, *model);
   // The inference graph (dropout off, BatchNorm on running statistics): training-mode BatchNorm
   // cannot normalize one value per channel, which resnet18 reaches with --input 1,3,32,32.
   model->eval();

@@ -14,11 +14,13 @@
 #include <iostream>
 #include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.h"
+#include "run_config.h"
 #include "hearth/checkpoint.h"
 #include "hearth/hearth.h"
 #include "hearth/nn/loss.h"
@@ -58,14 +60,6 @@ double parse_number(const std::string& v, const std::string& what) {
   throw UsageError(what + ": '" + v + "' is not a number (or true/false)");
 }
 
-/// The images and labels of a split, then the model's input preprocessing for that dataset.
-train::Preprocess preprocess_for(const std::string& spec) {
-  if (auto ms = train::dataset_mean_std(spec)) return train::normalize_images({ms->first}, {ms->second});
-  return [](const Tensor& images) {
-    return images.dtype() == kUInt8 ? images.to(kFloat32) * (1.0 / 255.0) : images.to(kFloat32);
-  };
-}
-
 /// Writes JSON atomically, so a reader never sees half a file.
 void write_json(const std::string& path, const json& j) {
   write_file_atomically(path, [&](const std::string& tmp) {
@@ -73,22 +67,6 @@ void write_json(const std::string& path, const json& j) {
     f << j.dump(2) << "\n";
     if (!f.flush()) throw FormatError("cannot write '" + tmp + "'");
   });
-}
-
-/// Fills `model` from a state dict file, a training checkpoint file, or a checkpoint directory
-/// (its latest); strict either way (SEED E4: a `module.` prefix is accepted; E6: each tensor goes
-/// straight to the device of the parameter it fills).
-void load_weights(const std::string& path, nn::Module& model) {
-  const std::string file = resolve_checkpoint(path);
-  if (!is_training_checkpoint(file)) {
-    load_state_dict(file, model, /*strict=*/true);
-    return;
-  }
-  TrainingState s;
-  s.model = &model;
-  CheckpointLoadOptions o;
-  o.restore_rng = false;  // only the weights are wanted
-  load_training_checkpoint(file, s, o);
 }
 
 /// The plugins' run-time facts ("cpu.isa" and the like): which code paths produced the figures.
@@ -203,11 +181,19 @@ extern "C" void on_train_interrupt(int) {
 /// Outside the training loop (loading data, writing the metrics), Ctrl-C ends the process at once.
 extern "C" void on_setup_interrupt(int) { std::_Exit(130); }
 
-std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Module& model, double lr,
-                                                 const po::variables_map& vm, double momentum, double weight_decay,
+/// The optimizer `name` over the model's decay groups. `lr` and `momentum` are applied when set;
+/// otherwise each optimizer keeps its PyTorch default (SGD, which has none for lr, gets the
+/// benchmark's 0.05 and momentum 0.9).
+std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Module& model, std::optional<double> lr,
+                                                 std::optional<double> momentum, double weight_decay,
                                                  const std::vector<std::string>& opts) {
   std::map<std::string, double> over;
-  over["lr"] = lr;
+  const auto defaults = optim::default_options(name);
+  if (name == "sgd") {
+    if (!lr) lr = 0.05;
+    if (!momentum) momentum = 0.9;
+  }
+  if (lr) over["lr"] = *lr;
   for (const auto& kv : opts) {
     auto [k, v] = split_kv(kv, "--opt");
     if (k == "betas") {
@@ -221,11 +207,10 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Mo
   }
   // --momentum applies where the optimizer has one; given explicitly to an optimizer without it,
   // it is an error rather than silently ignored.
-  const auto defaults = optim::default_options(name);
-  if (defaults->has("momentum")) {
-    if (!over.count("momentum")) over["momentum"] = momentum;
-  } else if (!vm["momentum"].defaulted()) {
-    throw ValueError("optimizer '" + name + "' has no option 'momentum' (it has: " + defaults->repr() + ")");
+  if (momentum) {
+    if (!defaults->has("momentum"))
+      throw ValueError("optimizer '" + name + "' has no option 'momentum' (it has: " + defaults->repr() + ")");
+    if (!over.count("momentum")) over["momentum"] = *momentum;
   }
   over.erase("weight_decay");
   std::vector<optim::ParamGroup> groups = optim::decay_param_groups(model, weight_decay);  // SEED G6
@@ -238,8 +223,12 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, nn::Mo
   return std::shared_ptr<optim::Optimizer>(std::move(made));
 }
 
+/// The scheduler `name` with the --sched options; what is not given takes PyTorch's default
+/// (create_scheduler). OneCycleLR without total_steps, epochs or steps_per_epoch runs over the
+/// whole run: `epochs` epochs of `steps_per_epoch` batches.
 std::shared_ptr<optim::LRScheduler> make_scheduler(const std::string& name, optim::Optimizer& opt,
-                                                   const std::vector<std::string>& sched) {
+                                                   const std::vector<std::string>& sched, int64_t epochs,
+                                                   int64_t steps_per_epoch) {
   optim::SchedulerState hyper;
   for (const auto& kv : sched) {
     auto [k, v] = split_kv(kv, "--sched");
@@ -255,6 +244,11 @@ std::shared_ptr<optim::LRScheduler> make_scheduler(const std::string& name, opti
       }
     }
   }
+  if (name == "onecyclelr" && !hyper.numbers.count("total_steps") && !hyper.numbers.count("epochs") &&
+      !hyper.numbers.count("steps_per_epoch")) {
+    hyper.numbers["epochs"] = static_cast<double>(epochs);
+    hyper.numbers["steps_per_epoch"] = static_cast<double>(steps_per_epoch);
+  }
   return std::shared_ptr<optim::LRScheduler>(optim::create_scheduler(name, opt, hyper));
 }
 
@@ -266,26 +260,29 @@ int64_t require_positive(int64_t v, const char* option) {
 int cmd_train(const std::vector<std::string>& args) {
   Common c;
   std::string model_spec, dataset, optimizer, scheduler, checkpoint_dir, resume, init_weights, metrics_json, log_dir,
-      progress, profile;
+      progress, profile, normalize;
   int64_t epochs, batch, workers, train_limit, test_limit, eval_batch, keep_last, checkpoint_every, log_every;
   uint64_t seed;
-  double lr, momentum, weight_decay;
+  double lr_arg = 0, momentum_arg = 0, weight_decay;
   bool deterministic = false;
   std::vector<std::string> opts, scheds;
   po::options_description d(
-      "hearth train [--model NAME] [--dataset SPEC] [--epochs N] [--batch N] [--optimizer NAME] [--lr F] ...");
+      "hearth train [--model NAME] [--dataset SPEC] [--epochs N] [--batch N] [--optimizer NAME] [--lr F] ...\n"
+      "hearth train --resume DIR [--epochs N]");
   add_common_options(d, c);
   d.add_options()("model", po::value(&model_spec)->default_value("lenet"), "model spec (mlp, lenet, resnet18, ...)")(
       "dataset", po::value(&dataset)->default_value("fashion-mnist"), "dataset spec (docs/cli.md)")(
       "epochs", po::value(&epochs)->default_value(1), "total epochs")(
       "batch", po::value(&batch)->default_value(64), "training batch size")(
       "optimizer", po::value(&optimizer)->default_value("sgd"), "optimizer name")(
-      "lr", number_value(&lr, 0.05), "learning rate")(
-      "momentum", number_value(&momentum, 0.9), "momentum (optimizers that have one)")(
-      "weight-decay", number_value(&weight_decay, 0.0), "weight decay (not on biases and norms)")(
+      "lr", po::value(&lr_arg), "learning rate (default: the optimizer's PyTorch default; sgd: 0.05)")(
+      "momentum", po::value(&momentum_arg), "momentum, for optimizers that have one (default: sgd 0.9, others theirs)")(
+      "weight-decay", po::value(&weight_decay)->default_value(0.0), "weight decay (not on biases and norms)")(
       "opt", po::value(&opts)->composing(), "KEY=VALUE: another optimizer option (repeatable)")(
       "scheduler", po::value(&scheduler), "learning-rate scheduler name")(
-      "sched", po::value(&scheds)->composing(), "KEY=VALUE: a scheduler option (repeatable)")(
+      "sched", po::value(&scheds)->composing(), "KEY=VALUE: a scheduler option (repeatable; PyTorch's defaults)")(
+      "normalize", po::value(&normalize)->default_value("auto"),
+      "auto (the training split's mean and std) | none | MEAN,STD")(
       "workers", po::value(&workers)->default_value(0), "DataLoader worker threads (0: in-memory batches)")(
       "seed", po::value(&seed)->default_value(0), "seed of initialization, shuffling and dropout")(
       "deterministic", po::bool_switch(&deterministic), "refuse anything whose result depends on threads or timing")(
@@ -295,7 +292,8 @@ int cmd_train(const std::vector<std::string>& args) {
       "checkpoint-dir", po::value(&checkpoint_dir), "save training checkpoints here")(
       "keep-last", po::value(&keep_last)->default_value(3), "checkpoints kept")(
       "checkpoint-every", po::value(&checkpoint_every)->default_value(0), "also checkpoint every N steps")(
-      "resume", po::value(&resume), "checkpoint file or directory to continue from")(
+      "resume", po::value(&resume),
+      "checkpoint file or directory to continue from (its run configuration; see docs/cli.md)")(
       "init-weights", po::value(&init_weights), "state dict or training checkpoint to start from")(
       "metrics-json", po::value(&metrics_json), "write the run's figures as JSON")(
       "log-dir", po::value(&log_dir), "write metrics.csv and TensorBoard event files")(
@@ -308,6 +306,10 @@ int cmd_train(const std::vector<std::string>& args) {
   // Fail before training, not after it, when the trace cannot be written.
   if (!profile.empty() && !std::ofstream(profile, std::ios::app))
     throw FormatError("--profile: cannot write '" + profile + "': " + std::strerror(errno));
+  const auto given = [&](const char* o) { return vm.count(o) > 0 && !vm[o].defaulted(); };
+  std::optional<double> lr, momentum;
+  if (given("lr")) lr = lr_arg;
+  if (given("momentum")) momentum = momentum_arg;
   require_positive(epochs, "--epochs");
   require_positive(batch, "--batch");
   require_positive(eval_batch, "--eval-batch");
@@ -318,8 +320,9 @@ int cmd_train(const std::vector<std::string>& args) {
   if (progress == "auto") progress = isatty(STDOUT_FILENO) ? "bar" : "lines";
   if (progress != "bar" && progress != "lines" && progress != "none")
     throw UsageError("--progress must be auto, bar, lines or none, got '" + progress + "'");
-  if (!scheds.empty() && scheduler.empty()) throw UsageError("--sched needs --scheduler");
-  if (checkpoint_every > 0 && checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
+  if (!scheds.empty() && scheduler.empty() && resume.empty()) throw UsageError("--sched needs --scheduler");
+  if (!resume.empty() && !init_weights.empty())
+    throw UsageError("--init-weights and --resume exclude each other (--resume restores the weights)");
   // Output paths are checked before loading anything, not found bad after a whole training run.
   if (!metrics_json.empty()) check_writable_file(metrics_json, "--metrics-json");
   if (!log_dir.empty()) check_writable_dir(log_dir, "--log-dir");
@@ -330,16 +333,102 @@ int cmd_train(const std::vector<std::string>& args) {
   if (deterministic && dev.type() != kCPUType && c.backend.rfind("testdev", 0) != 0)
     throw ValueError("--deterministic: backend '" + c.backend +
                      "' does not guarantee run-to-run identical results; hearth-cpu does (at any --threads)");
+
+  // --resume: the checkpoint's run configuration is the run's; a flag that would change it is an
+  // error rather than silently ignored (or silently applied to half a run). --epochs, evaluation,
+  // logging, checkpointing and the device may change (docs/cli.md, "Resuming").
+  std::optional<Normalization> norm;
+  if (!resume.empty()) {
+    if (auto cfg = checkpoint_run_config(resume)) {
+      const std::string file = resolve_checkpoint(resume);
+      const auto recorded = [&](const char* key) -> json { return cfg->contains(key) ? (*cfg)[key] : json(nullptr); };
+      const auto check = [&](const char* option, const json& now, const char* key = nullptr) {
+        const json was = recorded(key ? key : option);
+        if (given(option) && now != was)
+          throw ValueError("--" + std::string(option) + " " + (now.is_string() ? now.get<std::string>() : now.dump()) +
+                           " differs from the run being resumed (" +
+                           (was.is_string() ? was.get<std::string>() : was.dump()) + ", recorded in '" + file +
+                           "'); a resumed run keeps its configuration: leave --" + option +
+                           " out, or start a new run (--init-weights takes the weights)");
+      };
+      check("model", model_spec);
+      check("dataset", dataset);
+      check("optimizer", optimizer);
+      check("lr", lr ? json(*lr) : json(nullptr), "lr_used");  // the effective value: a default counts
+      check("momentum", momentum ? json(*momentum) : json(nullptr), "momentum_used");
+      check("weight-decay", weight_decay);
+      check("opt", opts);
+      check("scheduler", scheduler);
+      check("sched", scheds);
+      check("batch", batch);
+      check("seed", seed);
+      check("train-limit", train_limit);
+      check("normalize", normalize);
+      try {
+        model_spec = cfg->at("model").get<std::string>();
+        dataset = cfg->at("dataset").get<std::string>();
+        optimizer = cfg->at("optimizer").get<std::string>();
+        lr = cfg->at("lr").is_null() ? std::nullopt : std::optional<double>(cfg->at("lr").get<double>());
+        momentum =
+            cfg->at("momentum").is_null() ? std::nullopt : std::optional<double>(cfg->at("momentum").get<double>());
+        weight_decay = cfg->at("weight-decay").get<double>();
+        opts = cfg->at("opt").get<std::vector<std::string>>();
+        scheduler = cfg->at("scheduler").get<std::string>();
+        scheds = cfg->at("sched").get<std::vector<std::string>>();
+        batch = cfg->at("batch").get<int64_t>();
+        seed = cfg->at("seed").get<uint64_t>();
+        train_limit = cfg->at("train-limit").get<int64_t>();
+        normalize = cfg->at("normalize").get<std::string>();
+        norm = Normalization::from_json(cfg->at("normalization"), "training checkpoint '" + file + "'");
+        if (!given("epochs")) epochs = cfg->at("epochs").get<int64_t>();
+        // Evaluation settings may change, but by default stay as the run had them.
+        if (!given("test-limit") && cfg->contains("test-limit")) test_limit = cfg->at("test-limit").get<int64_t>();
+        if (!given("eval-batch") && cfg->contains("eval-batch")) eval_batch = cfg->at("eval-batch").get<int64_t>();
+      } catch (const json::exception& e) {
+        throw FormatError("training checkpoint '" + file + "': field 'hearth.extra." + kRunConfigKey +
+                          "' is incomplete: " + e.what());
+      }
+    }
+    // Go on saving where the run saved, unless told otherwise.
+    if (checkpoint_dir.empty() && std::filesystem::is_directory(resume)) checkpoint_dir = resume;
+  }
+  if (checkpoint_every > 0 && checkpoint_dir.empty()) throw UsageError("--checkpoint-every needs --checkpoint-dir");
   manual_seed(seed);  // model initialization and dropout draw from the default generator
 
   auto train_set = data::load_dataset(dataset, true);
   auto test_set = data::load_dataset(dataset, false);
+  if (!norm) norm = resolve_normalize(normalize, train_set.get());  // once per run; resumes reuse it
   std::shared_ptr<nn::Module> model = nn::create_model(model_spec);
   if (!init_weights.empty()) load_weights(init_weights, *model);
   model->to(dev);
-  auto opt = make_optimizer(optimizer, *model, lr, vm, momentum, weight_decay, opts);
+  auto opt = make_optimizer(optimizer, *model, lr, momentum, weight_decay, opts);
+  // The effective values, as recorded (an optimizer's default lr included).
+  const double lr_used = opt->param_groups().empty() ? opt->defaults().get("lr") : opt->param_groups()[0].lr();
+  const json momentum_used = opt->defaults().has("momentum") ? json(opt->defaults().get("momentum")) : json(nullptr);
+  const int64_t n_train = train_limit > 0 ? std::min<int64_t>(train_limit, static_cast<int64_t>(train_set->size()))
+                                          : static_cast<int64_t>(train_set->size());
   std::shared_ptr<optim::LRScheduler> sched;
-  if (!scheduler.empty()) sched = make_scheduler(scheduler, *opt, scheds);
+  if (!scheduler.empty()) sched = make_scheduler(scheduler, *opt, scheds, epochs, n_train / batch);
+
+  json run_config = {{"model", model_spec},
+                     {"dataset", dataset},
+                     {"optimizer", optimizer},
+                     {"lr", lr ? json(*lr) : json(nullptr)},
+                     {"momentum", momentum ? json(*momentum) : json(nullptr)},
+                     {"lr_used", lr_used},
+                     {"momentum_used", momentum_used},
+                     {"weight-decay", weight_decay},
+                     {"opt", opts},
+                     {"scheduler", scheduler},
+                     {"sched", scheds},
+                     {"batch", batch},
+                     {"seed", seed},
+                     {"epochs", epochs},
+                     {"train-limit", train_limit},
+                     {"test-limit", test_limit},
+                     {"eval-batch", eval_batch},
+                     {"normalize", normalize},
+                     {"normalization", norm->to_json()}};
 
   train::TrainerOptions to;
   to.epochs = epochs;
@@ -350,12 +439,13 @@ int cmd_train(const std::vector<std::string>& args) {
   to.train_limit = train_limit;
   to.test_limit = test_limit;
   to.device = dev;
-  to.preprocess = preprocess_for(dataset);
+  to.preprocess = preprocess_for(*norm, *train_set);
   to.log_every = log_every;
   to.checkpoint_dir = checkpoint_dir;
   to.keep_last = static_cast<int>(keep_last);
   to.checkpoint_every = checkpoint_every;
   to.scheduler_per_step = scheduler == "onecyclelr";
+  to.checkpoint_extra[kRunConfigKey] = run_config.dump();
   train::Trainer trainer(model, opt, std::move(train_set), std::move(test_set), to);
   if (sched) trainer.set_scheduler(sched);
   auto prog = std::make_shared<Progress>(progress, batch);
@@ -400,7 +490,9 @@ int cmd_train(const std::vector<std::string>& args) {
     j["epochs"] = epochs;
     j["batch"] = batch;
     j["optimizer"] = optimizer;
+    j["lr"] = lr_used;
     j["seed"] = seed;
+    j["normalize"] = norm->to_json();
     j["train_seconds"] = r.train_seconds;
     j["samples_per_second"] = r.samples_per_second;
     j["eval_seconds"] = last && last->eval ? json(last->eval->seconds) : json(nullptr);
@@ -428,13 +520,16 @@ int cmd_train(const std::vector<std::string>& args) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   Common c;
-  std::string weights, model_spec, dataset, dump_logits, metrics_json;
+  std::string weights, model_opt, dataset, dump_logits, metrics_json, normalize;
   int64_t batch, test_limit;
-  po::options_description d("hearth eval --weights FILE [--model NAME] [--dataset SPEC] [--batch N] ...");
+  po::options_description d("hearth eval --weights FILE|DIR [--model NAME] [--dataset SPEC] [--batch N] ...");
   add_common_options(d, c);
-  d.add_options()("weights", po::value(&weights)->required(), "state dict (safetensors or HDF5), training checkpoint, or checkpoint directory")(
-      "model", po::value(&model_spec)->default_value("lenet"), "model spec")(
-      "dataset", po::value(&dataset)->default_value("fashion-mnist"), "dataset spec")(
+  d.add_options()("weights", po::value(&weights)->required(),
+                  "state dict (safetensors or HDF5), training checkpoint, or checkpoint directory")(
+      "model", po::value(&model_opt), "model spec (default: the checkpoint's, else lenet)")(
+      "dataset", po::value(&dataset), "dataset spec (default: the checkpoint's, else fashion-mnist)")(
+      "normalize", po::value(&normalize),
+      "auto | none | MEAN,STD (default: the checkpoint's, else auto: the training split's mean and std)")(
       "batch", po::value(&batch)->default_value(1000), "evaluation batch size")(
       "test-limit", po::value(&test_limit)->default_value(0), "use the first N test samples (0: all)")(
       "dump-logits", po::value(&dump_logits), "write the logits as safetensors key 'logits'")(
@@ -448,15 +543,28 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (!dump_logits.empty()) check_writable_file(dump_logits, "--dump-logits");
   apply_common(c);
   const Device dev = require_backend(c.backend);
+  // A training checkpoint says what it trained: model, dataset and normalization.
+  const std::optional<json> cfg = checkpoint_run_config(weights);
+  const std::string model_spec = model_spec_for(model_opt, weights, "lenet");
+  if (dataset.empty()) dataset = cfg && cfg->contains("dataset") ? (*cfg)["dataset"].get<std::string>() : "fashion-mnist";
   std::shared_ptr<nn::Module> model = nn::create_model(model_spec);
   model->to(dev);
   load_weights(weights, *model);  // straight to the model's device (SEED E6)
   auto test_set = data::load_dataset(dataset, false);
+  Normalization norm;
+  if (normalize.empty() && cfg && cfg->contains("normalization")) {
+    norm = Normalization::from_json((*cfg)["normalization"], "training checkpoint '" + resolve_checkpoint(weights) + "'");
+  } else {
+    const std::string how = normalize.empty() ? "auto" : normalize;
+    std::shared_ptr<const data::Dataset> train_set;
+    if (how == "auto") train_set = data::load_dataset(dataset, true);
+    norm = resolve_normalize(how, train_set.get());
+  }
   train::TrainerOptions to;
   to.eval_batch_size = batch;
   to.test_limit = test_limit;
   to.device = dev;
-  to.preprocess = preprocess_for(dataset);
+  to.preprocess = preprocess_for(norm, *test_set);
   to.drop_last = false;
   // Evaluation only: the trainer's optimizer is never stepped.
   auto opt = std::shared_ptr<optim::Optimizer>(optim::create("sgd", model->parameters()));
@@ -470,6 +578,7 @@ int cmd_eval(const std::vector<std::string>& args) {
               {"dataset", dataset},      {"batch", batch},        {"eval_seconds", r.seconds},
               {"test_accuracy", r.accuracy}, {"test_loss", r.loss}, {"samples", r.samples},
               {"peak_rss_mb", train::peak_rss_mb()}};
+    j["normalize"] = norm.to_json();
     j["isa"] = plugin_property("cpu.isa");
     j["plugin_properties"] = plugin_facts();
     write_json(metrics_json, j);

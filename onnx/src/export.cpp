@@ -688,6 +688,11 @@ pb::ModelProto trace(nn::Module& module, const Tensor& input, const ExportOption
   m.set_ir_version(8);
   m.set_producer_name(options.producer);
   m.set_producer_version(HEARTH_VERSION_STRING);
+  for (const auto& [k, v] : options.metadata) {
+    auto* prop = m.add_metadata_props();
+    prop->set_key(k);
+    prop->set_value(v);
+  }
   auto* op = m.add_opset_import();
   op->set_domain("");
   op->set_version(kExportOpset);

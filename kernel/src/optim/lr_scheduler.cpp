@@ -3,6 +3,8 @@
 // hyper-parameters; ChainedScheduler.
 #include "hearth/optim/lr_scheduler.h"
 
+#include <algorithm>
+
 #include "hearth/error.h"
 #include "hearth/plugin.h"
 
@@ -81,9 +83,67 @@ void LRScheduler::load_state_dict(const SchedulerState& s) {
   state_ = s;
 }
 
+SchedulerSpec scheduler_spec(const std::string& name) { return resolve_rule(name)->spec(); }
+
+void complete_scheduler_options(const std::string& name, const SchedulerSpec& spec, SchedulerState& hyper) {
+  if (spec.empty()) return;  // a rule that declares nothing gets what it was given
+  auto in = [](const std::vector<std::string>& v, const std::string& k) {
+    return std::find(v.begin(), v.end(), k) != v.end();
+  };
+  const auto is_number = [&](const std::string& k) {
+    return spec.defaults.numbers.count(k) > 0 || in(spec.required_numbers, k);
+  };
+  const auto is_list = [&](const std::string& k) {
+    return spec.defaults.lists.count(k) > 0 || in(spec.required_lists, k);
+  };
+  const auto is_string = [&](const std::string& k) { return spec.defaults.strings.count(k) > 0; };
+  std::string known;
+  for (const auto& k : spec.required_numbers) known += (known.empty() ? "" : ", ") + k;
+  for (const auto& k : spec.required_lists) known += (known.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : spec.defaults.numbers) known += (known.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : spec.defaults.lists) known += (known.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : spec.defaults.strings) known += (known.empty() ? "" : ", ") + k;
+  const auto unknown = [&](const std::string& k) {
+    HEARTH_CHECK(false, ValueError, "scheduler '", name, "' has no option '", k, "' (options: ", known, ")");
+  };
+  // A scalar for a per-group value applies to every group (PyTorch's _format_param).
+  for (auto it = hyper.numbers.begin(); it != hyper.numbers.end();) {
+    if (is_number(it->first)) {
+      ++it;
+    } else if (is_list(it->first)) {
+      hyper.lists[it->first] = {it->second};
+      it = hyper.numbers.erase(it);
+    } else {
+      unknown(it->first);
+    }
+  }
+  for (const auto& [k, v] : hyper.lists) {
+    if (is_list(k)) continue;
+    HEARTH_CHECK(!is_number(k), ValueError, "scheduler '", name, "': option '", k, "' takes one number, got ",
+                 v.size());
+    unknown(k);
+  }
+  for (const auto& [k, v] : hyper.strings) {
+    if (is_string(k)) continue;
+    HEARTH_CHECK(!is_number(k) && !is_list(k), ValueError, "scheduler '", name, "': option '", k,
+                 "' takes a number, got '", v, "'");
+    unknown(k);
+  }
+  for (const auto& k : spec.required_numbers)
+    HEARTH_CHECK(hyper.numbers.count(k), ValueError, "scheduler '", name, "' needs option '", k,
+                 "' (it has no default; options: ", known, ")");
+  for (const auto& k : spec.required_lists)
+    HEARTH_CHECK(hyper.lists.count(k), ValueError, "scheduler '", name, "' needs option '", k,
+                 "' (it has no default; options: ", known, ")");
+  for (const auto& [k, v] : spec.defaults.numbers) hyper.numbers.emplace(k, v);
+  for (const auto& [k, v] : spec.defaults.lists) hyper.lists.emplace(k, v);
+  for (const auto& [k, v] : spec.defaults.strings) hyper.strings.emplace(k, v);
+}
+
 std::unique_ptr<LRScheduler> create_scheduler(const std::string& name, Optimizer& optimizer, SchedulerState hyper,
                                               int64_t last_epoch) {
   hyper.name = name;
+  complete_scheduler_options(name, resolve_rule(name)->spec(), hyper);
   return std::make_unique<LRScheduler>(optimizer, std::move(hyper), last_epoch);
 }
 

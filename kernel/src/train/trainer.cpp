@@ -121,6 +121,54 @@ Preprocess normalize_images(std::vector<double> mean, std::vector<double> std, d
   };
 }
 
+std::pair<std::vector<double>, std::vector<double>> image_mean_std(const data::Dataset& dataset, size_t limit) {
+  const size_t n = limited(dataset.size(), static_cast<int64_t>(limit));
+  HEARTH_CHECK(n > 0, ValueError, "image_mean_std: the dataset is empty");
+  auto* td = dynamic_cast<const data::TensorDataset*>(&dataset);
+  std::vector<double> sum, sq;
+  double per_channel = 0;  // values per channel seen so far
+  double scale = 1.0;
+  const auto add = [&](const Tensor& images) {
+    // N×C×H×W: channel dim 1; N×H×W or N×D: one channel.
+    const int64_t c = images.dim() == 4 ? images.size(1) : 1;
+    if (images.dtype() == kUInt8) scale = 1.0 / 255.0;
+    Tensor x = images.to(kFloat64).contiguous();
+    if (sum.empty()) sum.assign(static_cast<size_t>(c), 0), sq.assign(static_cast<size_t>(c), 0);
+    HEARTH_CHECK(static_cast<int64_t>(sum.size()) == c, ShapeError, "image_mean_std: images of ", c,
+                 " channels after ", sum.size());
+    const double* p = x.data_ptr<double>();
+    const int64_t nb = x.size(0), inner = c > 0 ? x.numel() / (nb * c) : 0;
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const double* q = p + (i * c + ch) * inner;
+        double s1 = 0, s2 = 0;
+        for (int64_t k = 0; k < inner; ++k) s1 += q[k], s2 += q[k] * q[k];
+        sum[static_cast<size_t>(ch)] += s1;
+        sq[static_cast<size_t>(ch)] += s2;
+      }
+    per_channel += static_cast<double>(nb * inner);
+  };
+  constexpr size_t kChunk = 4096;
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t len = std::min(kChunk, n - i);
+    if (td) {
+      add(td->data().narrow(0, static_cast<int64_t>(i), static_cast<int64_t>(len)));
+    } else {
+      std::vector<Tensor> xs;
+      for (size_t k = i; k < i + len; ++k) xs.push_back(dataset.get(k).data);
+      add(stack(xs, 0));
+    }
+  }
+  std::vector<double> mean, sd;
+  for (size_t ch = 0; ch < sum.size(); ++ch) {
+    const double m = sum[ch] / per_channel;
+    const double var = std::max(0.0, sq[ch] / per_channel - m * m);
+    mean.push_back(m * scale);
+    sd.push_back(std::sqrt(var) * scale);
+  }
+  return {mean, sd};
+}
+
 std::optional<std::pair<double, double>> dataset_mean_std(const std::string& spec) {
   const std::string name = spec.substr(0, spec.find(':'));
   if (name == "fashion-mnist") return std::make_pair(0.2860, 0.3530);
@@ -327,6 +375,7 @@ struct Trainer::Impl {
     s.extra["trainer.interval_losses"] = format_floats(interval_losses);
     s.extra["trainer.batch_size"] = std::to_string(opt.batch_size);
     s.extra["trainer.train_samples"] = std::to_string(n_train);
+    for (const auto& [k, v] : opt.checkpoint_extra) s.extra.emplace(k, v);
     return s;
   }
 
@@ -466,6 +515,16 @@ struct Trainer::Impl {
         Tensor all = stack(pending, 0).to(Device(kCPUType), kFloat32);
         const float* p = all.data_ptr<float>();
         for (int64_t i = 0; i < all.numel(); ++i) {
+          // A NaN or infinite loss poisons every weight it touches: stop now with the step that
+          // did it rather than train on to a meaningless model.
+          if (opt.stop_on_nonfinite_loss && !std::isfinite(p[i])) {
+            const int64_t at = step - static_cast<int64_t>(all.numel()) + i + 1;
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%g", current_lr());
+            throw ValueError("training diverged: the loss is " + std::string(std::isnan(p[i]) ? "nan" : "inf") +
+                             " at step " + std::to_string(at) + " (epoch " + std::to_string(epoch + 1) +
+                             ", lr " + buf + "); lower the learning rate (--lr) or clip gradients");
+          }
           interval_losses.push_back(p[i]);
           res.loss_log.push_back(p[i]);
           epoch_loss_sum += p[i];

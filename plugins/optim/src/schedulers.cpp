@@ -34,6 +34,12 @@ int64_t as_int(double v) { return static_cast<int64_t>(v); }
 
 // ---- StepLR ----
 class StepLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_numbers = {"step_size"};
+    p.defaults.numbers = {{"gamma", 0.1}};
+    return p;
+  }
   void setup(SchedulerState& s, Optimizer&) const override {
     HEARTH_CHECK(s.number("step_size") >= 1, ValueError, "StepLR: step_size must be at least 1, got ",
                  s.number("step_size"));
@@ -49,6 +55,12 @@ class StepLRRule final : public SchedulerRule {
 
 // ---- MultiStepLR ----
 class MultiStepLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_lists = {"milestones"};
+    p.defaults.numbers = {{"gamma", 0.1}};
+    return p;
+  }
   std::vector<double> get_lr(const SchedulerState& s, Optimizer& opt) const override {
     const auto& ms = s.list("milestones");
     const auto count = std::count(ms.begin(), ms.end(), static_cast<double>(s.last_epoch));
@@ -62,6 +74,11 @@ class MultiStepLRRule final : public SchedulerRule {
 
 // ---- ExponentialLR ----
 class ExponentialLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_numbers = {"gamma"};
+    return p;
+  }
   std::vector<double> get_lr(const SchedulerState& s, Optimizer& opt) const override {
     std::vector<double> lrs = current_lrs(opt);
     if (s.last_epoch == 0) return lrs;
@@ -72,6 +89,12 @@ class ExponentialLRRule final : public SchedulerRule {
 
 // ---- CosineAnnealingLR ----
 class CosineAnnealingLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_numbers = {"T_max"};
+    p.defaults.numbers = {{"eta_min", 0.0}};
+    return p;
+  }
   void setup(SchedulerState& s, Optimizer&) const override {
     HEARTH_CHECK(s.number("T_max") >= 1, ValueError, "CosineAnnealingLR: T_max must be at least 1, got ",
                  s.number("T_max"));
@@ -105,6 +128,11 @@ class CosineAnnealingLRRule final : public SchedulerRule {
 
 // ---- LinearLR ----
 class LinearLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.defaults.numbers = {{"start_factor", 1.0 / 3}, {"end_factor", 1.0}, {"total_iters", 5}};
+    return p;
+  }
   void setup(SchedulerState& s, Optimizer&) const override {
     const double a = s.number("start_factor"), b = s.number("end_factor");
     HEARTH_CHECK(a <= 1.0 && a > 0, ValueError,
@@ -129,6 +157,17 @@ class LinearLRRule final : public SchedulerRule {
 
 // ---- OneCycleLR ----
 class OneCycleLRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_lists = {"max_lr"};
+    // total_steps, or epochs and steps_per_epoch: 0 means not given (PyTorch's None).
+    p.defaults.numbers = {{"total_steps", 0},    {"epochs", 0},       {"steps_per_epoch", 0},
+                          {"pct_start", 0.3},    {"cycle_momentum", 1}, {"div_factor", 25},
+                          {"final_div_factor", 1e4}, {"three_phase", 0}};
+    p.defaults.lists = {{"base_momentum", {0.85}}, {"max_momentum", {0.95}}};
+    p.defaults.strings = {{"anneal_strategy", "cos"}};
+    return p;
+  }
   static double anneal(bool cos, double start, double end, double pct) {
     if (cos) {
       const double cos_out = std::cos(M_PI * pct) + 1;
@@ -222,6 +261,13 @@ class OneCycleLRRule final : public SchedulerRule {
 
 // ---- SWALR ----
 class SWALRRule final : public SchedulerRule {
+  SchedulerSpec spec() const override {
+    SchedulerSpec p;
+    p.required_lists = {"swa_lr"};
+    p.defaults.numbers = {{"anneal_epochs", 10}};
+    p.defaults.strings = {{"anneal_strategy", "cos"}};
+    return p;
+  }
   void setup(SchedulerState& s, Optimizer& opt) const override {
     const auto swa = per_group(s, "swa_lr", opt);
     auto& groups = opt.param_groups();

@@ -21,6 +21,9 @@ struct ExportOptions {
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
   std::string producer = "hearth";
+  /// The model's metadata_props (what a runtime shows next to the graph: hearth writes the input
+  /// normalization a model was trained with here).
+  std::map<std::string, std::string> metadata;
 };
 
 /// Runs `module(input)` (no grad, in the module's current train/eval mode: call eval() first

@@ -29,6 +29,10 @@ using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>
 
 /// x.to(float32) * scale, then (x - mean[c]) / std[c] over dim 1 (one value: all channels).
 Preprocess normalize_images(std::vector<double> mean, std::vector<double> std, double scale = 1.0 / 255.0);
+/// Per-channel mean and standard deviation (population) of a dataset's first `limit` images
+/// (0: all), after uint8 images are scaled to [0, 1]; images N×H×W count as one channel. Read in
+/// chunks, so no float copy of the whole split is made. What `--normalize auto` uses.
+std::pair<std::vector<double>, std::vector<double>> image_mean_std(const data::Dataset& dataset, size_t limit = 0);
 /// The normalization a known dataset spec uses (Fashion-MNIST: 0.2860 / 0.3530, as SPEC.md),
 /// or nullopt when the spec names no known dataset (the caller then scales to [0, 1] only).
 std::optional<std::pair<double, double>> dataset_mean_std(const std::string& spec);
@@ -51,6 +55,11 @@ struct TrainerOptions {
   int keep_last = 3;             ///< checkpoints kept in checkpoint_dir
   int64_t checkpoint_every = 0;  ///< also save every N steps (0: only at epoch ends and on stop)
   bool scheduler_per_step = false;  ///< step the scheduler after every batch instead of every epoch
+  /// Recorded in every checkpoint's hearth.extra (the CLI's run configuration, "run.config").
+  std::map<std::string, std::string> checkpoint_extra;
+  /// Stop with a ValueError when a step's loss is NaN or infinite. A run that uses a loss scaler
+  /// (which skips such steps itself) turns this off.
+  bool stop_on_nonfinite_loss = true;
 };
 
 /// Progress every `log_every` steps (and at an epoch's last step).

@@ -34,11 +34,25 @@ struct SchedulerState {
   static SchedulerState from_json(const std::string& json);
 };
 
+/// A rule's hyper-parameters: PyTorch's defaults and the ones without a default. A scheduler
+/// made by name gets the defaults for what it was not given; a key in neither is unknown.
+struct SchedulerSpec {
+  SchedulerState defaults;                  ///< numbers, lists (per group) and strings with defaults
+  std::vector<std::string> required_numbers;
+  std::vector<std::string> required_lists;  ///< per-group values (one value: every group)
+  bool empty() const {
+    return defaults.numbers.empty() && defaults.lists.empty() && defaults.strings.empty() &&
+           required_numbers.empty() && required_lists.empty();
+  }
+};
+
 /// A schedule's formula, registered by a plugin as component kind "lr_scheduler" (factory type
 /// SchedulerFactory). Stateless: the state is the SchedulerState.
 class SchedulerRule {
  public:
   virtual ~SchedulerRule() = default;
+  /// The hyper-parameters it takes (empty: not declared, nothing is checked or filled in).
+  virtual SchedulerSpec spec() const { return {}; }
   /// Validates the hyper-parameters (ValueError) and sets up the optimizer's groups before the
   /// base learning rates are read (OneCycleLR writes initial_lr, max_lr, min_lr and the momentum
   /// range; SWALR writes swa_lr). `state.last_epoch` is the constructor's argument.
@@ -88,10 +102,18 @@ class LRScheduler {
 };
 
 /// The scheduler `name` with hyper-parameters `hyper` (hyper.name is overwritten by `name`).
+/// Hyper-parameters not given take PyTorch's defaults (SchedulerSpec); a number given for a
+/// per-group list applies to every group. A required one that is missing and one the rule does
+/// not take are ValueErrors that say which ("needs option", "has no option").
 std::unique_ptr<LRScheduler> create_scheduler(const std::string& name, Optimizer& optimizer, SchedulerState hyper,
                                               int64_t last_epoch = -1);
 /// Names of the schedulers registered by plugins.
 std::vector<std::string> available_schedulers();
+/// The hyper-parameters of the registered scheduler `name` (ValueError if there is none).
+SchedulerSpec scheduler_spec(const std::string& name);
+/// Fills `hyper` from `spec` as create_scheduler does: defaults, scalars to per-group lists, and
+/// the ValueErrors for missing and unknown options (naming scheduler `name`).
+void complete_scheduler_options(const std::string& name, const SchedulerSpec& spec, SchedulerState& hyper);
 
 /// lr *= gamma every step_size epochs.
 class StepLR : public LRScheduler {
