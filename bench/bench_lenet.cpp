@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     std::printf("isa: %s (cap: %s)\n", plugin_property("cpu.isa").c_str(), plugin_property("cpu.isa.cap").c_str());
     manual_seed(0);
     auto model = nn::create_model("lenet");
-    auto seq = std::dynamic_pointer_cast<nn::Sequential>(model);
+    auto seq = std::dynamic_pointer_cast<nn::SequentialImpl>(model);
     Tensor x = randn({64, 1, 28, 28});
     Tensor y = randint(0, 10, {64});
     auto step = [&] {
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> names;
       for (size_t i = 0; i < seq->size(); ++i) {
         auto m = (*seq)[static_cast<int64_t>(i)];
-        auto conv = std::dynamic_pointer_cast<nn::Conv2d>(m);
+        auto conv = std::dynamic_pointer_cast<nn::Conv2dImpl>(m);
         if (conv && i + 1 < seq->size() && (*seq)[static_cast<int64_t>(i + 1)]->type_name() == "ReLU") {
           fwd.push_back([conv](const Tensor& t) { return conv->forward_relu(t); });
           names.push_back(std::to_string(i) + "+" + std::to_string(i + 1) + " " + m->type_name() + "+ReLU");

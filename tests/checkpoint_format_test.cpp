@@ -30,11 +30,11 @@ class CkptFormat : public ::testing::Test {
 };
 
 /// A small model with a parameter, a persistent buffer of another dtype and a child.
-std::shared_ptr<nn::Sequential> small_model() {
+std::shared_ptr<nn::SequentialImpl> small_model() {
   manual_seed(3);
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::BatchNorm1d>(3), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(3, 2)});
+  return std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LinearImpl>(4, 3), std::make_shared<nn::BatchNorm1dImpl>(3), std::make_shared<nn::ReLUImpl>(),
+      std::make_shared<nn::LinearImpl>(3, 2)});
 }
 
 /// One tensor of each dtype with distinct values.
@@ -103,9 +103,9 @@ TEST_F(CkptFormat, Hdf5LayoutIsFlatDatasetsWithDtypeAttributes) {
 
 TEST_F(CkptFormat, ModuleRoundTripAndMapLocation) {  // SEED E6
   auto a = small_model();
-  auto b = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::BatchNorm1d>(3), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(3, 2)});
+  auto b = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LinearImpl>(4, 3), std::make_shared<nn::BatchNorm1dImpl>(3), std::make_shared<nn::ReLUImpl>(),
+      std::make_shared<nn::LinearImpl>(3, 2)});
   for (const std::string name : {"m.safetensors", "m.h5"}) {
     save_state_dict(path(name), *a);
     auto r = load_state_dict(path(name), *b);

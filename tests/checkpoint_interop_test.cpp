@@ -22,10 +22,10 @@ namespace {
 const std::string kGolden = std::string(HEARTH_TEST_DATA_DIR) + "/golden/";
 
 /// The fixture's architecture (gen_ckpt_interop.py's model()).
-std::shared_ptr<nn::Sequential> model() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1), std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64, 5)});
+std::shared_ptr<nn::SequentialImpl> model() {
+  return std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2dImpl>(1, 4, 3, 1, 1), std::make_shared<nn::BatchNorm2dImpl>(4), std::make_shared<nn::ReLUImpl>(),
+      std::make_shared<nn::MaxPool2dImpl>(2), std::make_shared<nn::FlattenImpl>(), std::make_shared<nn::LinearImpl>(64, 5)});
 }
 
 Tensor get(const SafetensorsContents& c, const std::string& key) {
@@ -43,7 +43,7 @@ Tensor eval(nn::Module& m, const Tensor& x) {
 
 /// A hearth model with trained-looking weights and BatchNorm statistics, its input and output.
 struct HearthSide {
-  std::shared_ptr<nn::Sequential> m;
+  std::shared_ptr<nn::SequentialImpl> m;
   Tensor input, output;
   HearthSide() {
     manual_seed(123);

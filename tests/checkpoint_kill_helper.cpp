@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
   const std::string ext = argc > 4 ? argv[4] : ".safetensors";
   try {
     // About 16 MB of parameters, so a save takes long enough to be killed in the middle.
-    auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::Linear>(2048, 1024)});
+    auto model = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::LinearImpl>(1024, 2048), std::make_shared<nn::LinearImpl>(2048, 1024)});
     CheckpointManager mgr(dir, 2, ext);
     {
       NoGradGuard ng;

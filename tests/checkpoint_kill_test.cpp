@@ -74,8 +74,8 @@ int run_to_end(const std::vector<std::string>& args) {
 
 /// Loads the checkpoint `latest` names and checks it is whole: every parameter holds its step.
 int64_t check_intact(const std::string& dir) {
-  auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::Linear>(2048, 1024)});
+  auto model = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LinearImpl>(1024, 2048), std::make_shared<nn::LinearImpl>(2048, 1024)});
   TrainingState s;
   s.model = model.get();
   load_training_checkpoint(dir, s, {.strict = true, .restore_rng = false});
@@ -104,8 +104,8 @@ void kill_rounds(const std::string& ext) {
   // here first, so the window follows the machine's speed and load.
   int64_t save_us = 0;
   {
-    auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::Linear>(2048, 1024)});
+    auto model = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::LinearImpl>(1024, 2048), std::make_shared<nn::LinearImpl>(2048, 1024)});
     TrainingState s;
     s.model = model.get();
     const auto t0 = std::chrono::steady_clock::now();

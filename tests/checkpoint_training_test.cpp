@@ -27,16 +27,16 @@ class CkptTraining : public ::testing::Test {
   test::TempDir dir_{"hearth_ckpt_train"};
 };
 
-std::shared_ptr<nn::Sequential> model(uint64_t seed = 5) {
+std::shared_ptr<nn::SequentialImpl> model(uint64_t seed = 5) {
   manual_seed(seed);
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(6, 8), std::make_shared<nn::BatchNorm1d>(8), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(8, 3)});
+  return std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LinearImpl>(6, 8), std::make_shared<nn::BatchNorm1dImpl>(8), std::make_shared<nn::ReLUImpl>(),
+      std::make_shared<nn::LinearImpl>(8, 3)});
 }
 
 /// A model, SGD with momentum and a StepLR, trained `steps` steps on random data.
 struct TrainRun {
-  std::shared_ptr<nn::Sequential> m;
+  std::shared_ptr<nn::SequentialImpl> m;
   std::unique_ptr<optim::SGD> opt;
   std::unique_ptr<optim::StepLR> sched;
   explicit TrainRun(Device dev = Device("cpu")) {
@@ -266,8 +266,8 @@ TEST_F(CkptTraining, LoadingIntoTestdevAllocatesOnlyTestdevAndStaging) {  // SEE
   // A model with one large layer (8 MB), so an ordinary host copy of it would show.
   auto build = [] {
     manual_seed(2);
-    auto m = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Linear>(1024, 2048), std::make_shared<nn::BatchNorm1d>(2048)});
+    auto m = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::LinearImpl>(1024, 2048), std::make_shared<nn::BatchNorm1dImpl>(2048)});
     return m;
   };
   auto a = build();

@@ -312,7 +312,7 @@ TEST(BlockedLayout, CachedBlockedWeightsFollowUpdates) {
     EXPECT_TRUE(equal(plain(F::conv2d(x, w, b, 1, 1)), ref())) << "after step " << i;
   }
   // Loading a state dict (copy_) too.
-  nn::Conv2d conv(8, 16, 3, 1, 1);
+  nn::Conv2dImpl conv(8, 16, 3, 1, 1);
   Tensor before = plain(conv(x));
   conv.load_state_dict({{"weight", w.detach().clone()}, {"bias", b.detach().clone()}});
   EXPECT_TRUE(equal(plain(conv(x)), ref()));
@@ -321,9 +321,9 @@ TEST(BlockedLayout, CachedBlockedWeightsFollowUpdates) {
 
 TEST(BlockedLayout, SequentialFusesConvReluOnlyWithoutHooks) {
   manual_seed(23);
-  auto seq = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Conv2d>(1, 16, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(16, 16, 3, 1, 1), std::make_shared<nn::ReLU>(true), std::make_shared<nn::Flatten>()});
+  auto seq = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2dImpl>(1, 16, 3, 1, 1), std::make_shared<nn::ReLUImpl>(), std::make_shared<nn::MaxPool2dImpl>(2),
+      std::make_shared<nn::Conv2dImpl>(16, 16, 3, 1, 1), std::make_shared<nn::ReLUImpl>(true), std::make_shared<nn::FlattenImpl>()});
   auto c0 = seq->at<nn::Conv2d>(0), c3 = seq->at<nn::Conv2d>(3);
   Tensor x = randn({3, 1, 10, 10});
   auto manual = [&] {

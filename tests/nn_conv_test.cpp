@@ -526,22 +526,22 @@ TEST(NnConvErrors, Messages) {
 // ---- layers ----
 
 TEST(NnConvLayers, ParametersInitAndRepr) {
-  nn::Conv2d c(16, 33, Int2(3, 5), Int2(2, 1), Int2(4, 2), Int2(3, 1));
+  nn::Conv2dImpl c(16, 33, Int2(3, 5), Int2(2, 1), Int2(4, 2), Int2(3, 1));
   EXPECT_EQ(c.repr(), "Conv2d(16, 33, kernel_size=(3, 5), stride=(2, 1), padding=(4, 2), dilation=(3, 1))");
-  EXPECT_EQ(nn::Conv2d(1, 6, 5).repr(), "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))");
-  EXPECT_EQ(nn::Conv2d(4, 8, 3, 1, "same", 1, 2, false).repr(),
+  EXPECT_EQ(nn::Conv2dImpl(1, 6, 5).repr(), "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))");
+  EXPECT_EQ(nn::Conv2dImpl(4, 8, 3, 1, "same", 1, 2, false).repr(),
             "Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), padding=same, groups=2, bias=False)");
-  EXPECT_EQ(nn::ConvTranspose2d(16, 33, Int2(3, 5), Int2(2, 1), Int2(4, 2), Int2(1, 0)).repr(),
+  EXPECT_EQ(nn::ConvTranspose2dImpl(16, 33, Int2(3, 5), Int2(2, 1), Int2(4, 2), Int2(1, 0)).repr(),
             "ConvTranspose2d(16, 33, kernel_size=(3, 5), stride=(2, 1), padding=(4, 2), output_padding=(1, 0))");
-  EXPECT_EQ(nn::ConvTranspose2d(4, 6, 3, 1, 0, 0, 2, false, 2).repr(),
+  EXPECT_EQ(nn::ConvTranspose2dImpl(4, 6, 3, 1, 0, 0, 2, false, 2).repr(),
             "ConvTranspose2d(4, 6, kernel_size=(3, 3), stride=(1, 1), dilation=(2, 2), groups=2, bias=False)");
-  EXPECT_EQ(nn::MaxPool2d(2).repr(), "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
-  EXPECT_EQ(nn::MaxPool2d(Int2(3, 2), Int2(2, 1), 1, 1, true).repr(),
+  EXPECT_EQ(nn::MaxPool2dImpl(2).repr(), "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
+  EXPECT_EQ(nn::MaxPool2dImpl(Int2(3, 2), Int2(2, 1), 1, 1, true).repr(),
             "MaxPool2d(kernel_size=(3, 2), stride=(2, 1), padding=1, dilation=1, ceil_mode=True)");
-  EXPECT_EQ(nn::AvgPool2d(2).repr(), "AvgPool2d(kernel_size=2, stride=2, padding=0)");
-  EXPECT_EQ(nn::AvgPool2d(3, 2, 1, true, false).repr(), "AvgPool2d(kernel_size=3, stride=2, padding=1)");
-  EXPECT_EQ(nn::AdaptiveAvgPool2d(Int2(5, 7)).repr(), "AdaptiveAvgPool2d(output_size=(5, 7))");
-  EXPECT_EQ(nn::AdaptiveAvgPool2d(1).repr(), "AdaptiveAvgPool2d(output_size=1)");
+  EXPECT_EQ(nn::AvgPool2dImpl(2).repr(), "AvgPool2d(kernel_size=2, stride=2, padding=0)");
+  EXPECT_EQ(nn::AvgPool2dImpl(3, 2, 1, true, false).repr(), "AvgPool2d(kernel_size=3, stride=2, padding=1)");
+  EXPECT_EQ(nn::AdaptiveAvgPool2dImpl(Int2(5, 7)).repr(), "AdaptiveAvgPool2d(output_size=(5, 7))");
+  EXPECT_EQ(nn::AdaptiveAvgPool2dImpl(1).repr(), "AdaptiveAvgPool2d(output_size=1)");
 
   // Shapes and state-dict names as PyTorch's; init bound 1/sqrt(fan_in) for weight and bias
   // (kaiming_uniform with a = sqrt(5) gives exactly that bound).
@@ -561,11 +561,11 @@ TEST(NnConvLayers, ParametersInitAndRepr) {
     }
   };
   check(c, {33, 16, 3, 5}, 33, 16 * 15);
-  nn::Conv2d grouped(8, 12, 3, 1, 0, 1, 4);
+  nn::Conv2dImpl grouped(8, 12, 3, 1, 0, 1, 4);
   check(grouped, {12, 2, 3, 3}, 12, 2 * 9);
-  nn::ConvTranspose2d t(6, 8, 3, 2, 1, 1, 2);
+  nn::ConvTranspose2dImpl t(6, 8, 3, 2, 1, 1, 2);
   check(t, {6, 4, 3, 3}, 8, 4 * 9);
-  nn::Conv2d nob(3, 4, 2, 1, 0, 1, 1, false);
+  nn::Conv2dImpl nob(3, 4, 2, 1, 0, 1, 1, false);
   check(nob, {4, 3, 2, 2}, 0, 12);
 
   // summary()'s counts (thop's rules): in_channels / groups * kH * kW per output element.
@@ -575,7 +575,7 @@ TEST(NnConvLayers, ParametersInitAndRepr) {
   Tensor x2 = randn({1, 6, 4, 4});
   EXPECT_EQ(t.mult_adds(x2, t(x2)), 8 * 8 * 8 * (6 / 2) * 9);
   EXPECT_EQ(c.kernel_repr(), "3x5");
-  nn::MaxPool2d mp(2);
+  nn::MaxPool2dImpl mp(2);
   EXPECT_EQ(mp.mult_adds(x1, mp(x1)), 0);
   EXPECT_EQ(mp.kernel_repr(), "2x2");
 
@@ -585,9 +585,9 @@ TEST(NnConvLayers, ParametersInitAndRepr) {
 
 TEST(NnConvLayers, ForwardAndLenetShapes) {
   // SPEC.md's lenet feature extractor: layers agree with the functional ops, shapes as PyTorch's.
-  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Conv2d>(1, 32, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(32, 64, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2)});
+  auto net = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2dImpl>(1, 32, 3, 1, 1), std::make_shared<nn::ReLUImpl>(), std::make_shared<nn::MaxPool2dImpl>(2),
+      std::make_shared<nn::Conv2dImpl>(32, 64, 3, 1, 1), std::make_shared<nn::ReLUImpl>(), std::make_shared<nn::MaxPool2dImpl>(2)});
   Tensor x = randn({4, 1, 28, 28});
   Tensor y = (*net)(x);
   EXPECT_EQ(y.sizes(), IntArrayRef({4, 64, 7, 7}));
@@ -606,9 +606,9 @@ TEST(NnConvLayers, ForwardAndLenetShapes) {
   Tensor u = randn({3, 7, 7});
   EXPECT_EQ(nn::AvgPool2d(2)(u).sizes(), IntArrayRef({3, 3, 3}));
   EXPECT_EQ(nn::AdaptiveAvgPool2d(Int2(2, 5))(u).sizes(), IntArrayRef({3, 2, 5}));
-  auto [v, ind] = nn::MaxPool2d(3, 2, 1).forward_with_indices(u);
+  auto [v, ind] = nn::MaxPool2dImpl(3, 2, 1).forward_with_indices(u);
   EXPECT_EQ(ind.sizes(), IntArrayRef({3, 4, 4}));
-  nn::ConvTranspose2d up(3, 2, 2, 2);
+  nn::ConvTranspose2dImpl up(3, 2, 2, 2);
   EXPECT_EQ(up(u).sizes(), IntArrayRef({2, 14, 14}));
 }
 

@@ -18,22 +18,22 @@ namespace {
 using test::contains;
 using test::message_of;
 
-std::shared_ptr<nn::Sequential> mlp() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(4, 8), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(8, 3)});
+std::shared_ptr<nn::SequentialImpl> mlp() {
+  return std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LinearImpl>(4, 8), std::make_shared<nn::ReLUImpl>(), std::make_shared<nn::LinearImpl>(8, 3)});
 }
 
 /// A module with a buffer, a child and a plain (unregistered) member tensor.
 struct Net : nn::Module {
   Net() {
-    fc = register_module("fc", std::make_shared<nn::Linear>(3, 2));
+    fc = register_module("fc", std::make_shared<nn::LinearImpl>(3, 2));
     running = register_buffer("running", zeros({2}));
     scratch = register_buffer("scratch", ones({2}), /*persistent=*/false);
     stray = randn({2}, requires_grad());  // not registered: not trained, not saved, not moved
   }
   std::string type_name() const override { return "Net"; }
   Tensor forward(const Tensor& x) override { return (*fc)(x) + running; }
-  std::shared_ptr<nn::Linear> fc;
+  std::shared_ptr<nn::LinearImpl> fc;
   Tensor running, scratch, stray;
 };
 
@@ -58,10 +58,10 @@ TEST(Module, SequentialNamesAndForward) {  // SEED A1
 }
 
 TEST(Module, NestedModuleListAndDict) {  // SEED A1
-  auto outer = std::make_shared<nn::ModuleList>();
+  auto outer = std::make_shared<nn::ModuleListImpl>();
   for (int i = 0; i < 2; ++i) {
-    auto inner = std::make_shared<nn::ModuleList>();
-    for (int j = 0; j < 3; ++j) inner->push_back(std::make_shared<nn::Linear>(2, 2));
+    auto inner = std::make_shared<nn::ModuleListImpl>();
+    for (int j = 0; j < 3; ++j) inner->push_back(std::make_shared<nn::LinearImpl>(2, 2));
     outer->push_back(inner);
   }
   auto cell = outer->at<nn::ModuleList>(1)->at<nn::Linear>(2);  // outs[1][2]
@@ -73,7 +73,7 @@ TEST(Module, NestedModuleListAndDict) {  // SEED A1
   const std::string msg = message_of([&] { (*outer)(ones({2})); });
   EXPECT_TRUE(contains(msg, "ModuleList has no forward")) << msg;
 
-  nn::ModuleDict d({{"enc", std::make_shared<nn::Linear>(2, 3)}, {"dec", std::make_shared<nn::Linear>(3, 2)}});
+  nn::ModuleDictImpl d({{"enc", std::make_shared<nn::LinearImpl>(2, 3)}, {"dec", std::make_shared<nn::LinearImpl>(3, 2)}});
   EXPECT_TRUE(d.contains("enc"));
   EXPECT_EQ(d.keys(), (std::vector<std::string>{"enc", "dec"}));
   EXPECT_EQ(d.named_parameters()[2].first, "dec.weight");
@@ -87,7 +87,7 @@ TEST(Module, RegistrationRules) {
   EXPECT_THROW(n.register_parameter("fc", ones({1})), ValueError);  // taken by a submodule
   EXPECT_THROW(n.register_buffer("a.b", ones({1})), ValueError);
   EXPECT_THROW(n.register_parameter("", ones({1})), ValueError);
-  EXPECT_THROW(n.register_module("null", std::shared_ptr<nn::Linear>()), ValueError);
+  EXPECT_THROW(n.register_module("null", std::shared_ptr<nn::LinearImpl>()), ValueError);
   // Integer parameters are registered without requires_grad.
   Tensor& steps = n.register_parameter("steps", zeros({1}, kInt64));
   EXPECT_FALSE(steps.requires_grad());
@@ -134,8 +134,8 @@ TEST(Module, ToDeviceMovesRegisteredTensorsInPlace) {  // SEED B8
 }
 
 TEST(Module, TrainEvalAndDropout) {  // SEED E2, E3
-  auto m = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Dropout>(0.5)});
+  auto m = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::DropoutImpl>(0.5)});
   Tensor x = ones({1000});
   EXPECT_TRUE(m->is_training());
   manual_seed(7);
@@ -231,12 +231,12 @@ TEST(Module, PrintsLikePyTorch) {
 }
 
 TEST(Module, LinearInitAndGradients) {
-  nn::Linear l(100, 50);
+  nn::LinearImpl l(100, 50);
   const double bound = 1.0 / std::sqrt(100.0);
   EXPECT_LE(l.weight.abs().max().item<float>(), bound);
   EXPECT_GT(l.weight.abs().max().item<float>(), 0.8 * bound);
   EXPECT_LE(l.bias.abs().max().item<float>(), bound);
-  nn::Linear nb(3, 2, /*bias=*/false);
+  nn::LinearImpl nb(3, 2, /*bias=*/false);
   EXPECT_FALSE(nb.bias.defined());
   EXPECT_EQ(nb.named_parameters().size(), 1u);
   auto r = autograd::gradcheck(
@@ -271,9 +271,9 @@ TEST(Module, TrainsASmallRegression) {
 }
 
 TEST(Summary, MlpCountsAndTable) {  // SEED A3, A6
-  auto m = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(784, 256), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(256, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(128, 10)});
+  auto m = std::make_shared<nn::SequentialImpl>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::FlattenImpl>(), std::make_shared<nn::LinearImpl>(784, 256), std::make_shared<nn::ReLUImpl>(),
+      std::make_shared<nn::LinearImpl>(256, 128), std::make_shared<nn::ReLUImpl>(), std::make_shared<nn::LinearImpl>(128, 10)});
   auto s = nn::summary(*m, {{1, 1, 28, 28}});
   EXPECT_EQ(s.total_params, 235146);
   EXPECT_EQ(s.trainable_params, 235146);

@@ -189,9 +189,9 @@ void run_batchnorm_steps(const json& c) {
   const bool affine = a.at("affine");
   std::shared_ptr<nn::BatchNorm> m;
   if (a.at("kind") == "2d")
-    m = std::make_shared<nn::BatchNorm2d>(C, 1e-5, momentum, affine);
+    m = std::make_shared<nn::BatchNorm2dImpl>(C, 1e-5, momentum, affine);
   else
-    m = std::make_shared<nn::BatchNorm1d>(C, 1e-5, momentum, affine);
+    m = std::make_shared<nn::BatchNorm1dImpl>(C, 1e-5, momentum, affine);
   m->to(dt);
   if (affine) {
     NoGradGuard ng;
@@ -574,9 +574,9 @@ TEST(NnErrors, BatchNormOneValuePerChannelInTrainingSeedG3) {
   const Tensor x = randn({1, 4});
   expect_error<ValueError>([&] { F::batch_norm(x, {}, {}, {}, {}, true); },
                            {"Expected more than 1 value per channel when training", "[1, 4]"});
-  nn::BatchNorm1d bn(4);
+  nn::BatchNorm1dImpl bn(4);
   expect_error<ValueError>([&] { bn(x); }, {"Expected more than 1 value per channel when training"});
-  nn::BatchNorm2d bn2(3);
+  nn::BatchNorm2dImpl bn2(3);
   expect_error<ValueError>([&] { bn2(randn({1, 3, 1, 1})); }, {"more than 1 value per channel"});
   EXPECT_NO_THROW(bn2(randn({1, 3, 2, 1})));  // two values per channel are enough
   bn.eval();
@@ -629,14 +629,14 @@ TEST(NnErrors, EmbeddingPadLayerNormSoftmax) {
 // ---- layers ---------------------------------------------------------------------------------------
 
 TEST(NnLayers, BatchNormStateDictReprAndModes) {
-  nn::BatchNorm2d bn(16);
+  nn::BatchNorm2dImpl bn(16);
   EXPECT_EQ(bn.repr(), "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
   std::vector<std::string> keys;
   for (auto& [k, t] : bn.state_dict()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}));
   EXPECT_EQ(bn.num_batches_tracked.dtype(), kInt64);
   EXPECT_EQ(bn.parameters().size(), 2u);
-  EXPECT_EQ(nn::BatchNorm1d(3, 1e-3, std::nullopt, false).repr(),
+  EXPECT_EQ(nn::BatchNorm1dImpl(3, 1e-3, std::nullopt, false).repr(),
             "BatchNorm1d(3, eps=0.001, momentum=None, affine=False, track_running_stats=True)");
   // train(): batch statistics; eval(): running statistics (SEED E2).
   manual_seed(16);
@@ -649,7 +649,7 @@ TEST(NnLayers, BatchNormStateDictReprAndModes) {
   EXPECT_FALSE(allclose(yt, ye, 1e-3, 1e-3));
   EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 1);  // not counted in eval
   // No running stats: batch statistics in both modes, no buffers.
-  nn::BatchNorm2d plain(16, 1e-5, 0.1, true, false);
+  nn::BatchNorm2dImpl plain(16, 1e-5, 0.1, true, false);
   EXPECT_TRUE(plain.buffers().empty());
   plain.eval();
   EXPECT_TRUE(allclose(plain(x), yt, 1e-5, 1e-5));
@@ -661,17 +661,17 @@ TEST(NnLayers, BatchNormStateDictReprAndModes) {
 }
 
 TEST(NnLayers, LayerNormSoftmaxEmbeddingUpsampleReprs) {
-  EXPECT_EQ(nn::LayerNorm({10}).repr(), "LayerNorm((10,), eps=1e-05, elementwise_affine=True)");
-  EXPECT_EQ(nn::LayerNorm({4, 5}, 1e-6, false).repr(), "LayerNorm((4, 5), eps=1e-06, elementwise_affine=False)");
-  EXPECT_EQ(nn::Softmax(1).repr(), "Softmax(dim=1)");
-  EXPECT_EQ(nn::LogSoftmax(-1).repr(), "LogSoftmax(dim=-1)");
-  EXPECT_EQ(nn::Embedding(10, 3, -1).repr(), "Embedding(10, 3, padding_idx=9)");
-  EXPECT_EQ(nn::Embedding(10, 3).repr(), "Embedding(10, 3)");
-  EXPECT_EQ(nn::Upsample({.scale_factor = {2}}).repr(), "Upsample(scale_factor=2.0, mode=nearest)");
-  EXPECT_EQ(nn::Upsample({.size = {4, 5}, .mode = "bilinear", .align_corners = true}).repr(),
+  EXPECT_EQ(nn::LayerNormImpl({10}).repr(), "LayerNorm((10,), eps=1e-05, elementwise_affine=True)");
+  EXPECT_EQ(nn::LayerNormImpl({4, 5}, 1e-6, false).repr(), "LayerNorm((4, 5), eps=1e-06, elementwise_affine=False)");
+  EXPECT_EQ(nn::SoftmaxImpl(1).repr(), "Softmax(dim=1)");
+  EXPECT_EQ(nn::LogSoftmaxImpl(-1).repr(), "LogSoftmax(dim=-1)");
+  EXPECT_EQ(nn::EmbeddingImpl(10, 3, -1).repr(), "Embedding(10, 3, padding_idx=9)");
+  EXPECT_EQ(nn::EmbeddingImpl(10, 3).repr(), "Embedding(10, 3)");
+  EXPECT_EQ(nn::UpsampleImpl({.scale_factor = {2}}).repr(), "Upsample(scale_factor=2.0, mode=nearest)");
+  EXPECT_EQ(nn::UpsampleImpl({.size = {4, 5}, .mode = "bilinear", .align_corners = true}).repr(),
             "Upsample(size=(4, 5), mode=bilinear)");
-  EXPECT_EQ(nn::CrossEntropyLoss().repr(), "CrossEntropyLoss()");
-  nn::LayerNorm ln({4});
+  EXPECT_EQ(nn::CrossEntropyLossImpl().repr(), "CrossEntropyLoss()");
+  nn::LayerNormImpl ln({4});
   std::vector<std::string> keys;
   for (auto& [k, t] : ln.state_dict()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"weight", "bias"}));
@@ -680,7 +680,7 @@ TEST(NnLayers, LayerNormSoftmaxEmbeddingUpsampleReprs) {
 
 TEST(NnLayers, EmbeddingPaddingRowIsZeroAndNeverTrained) {
   manual_seed(17);
-  nn::Embedding emb(6, 4, 2);
+  nn::EmbeddingImpl emb(6, 4, 2);
   EXPECT_TRUE(allclose(emb.weight.select(0, 2), zeros({4})));
   EXPECT_GT(emb.weight.std().item<float>(), 0.5f);  // N(0, 1)
   const Tensor idx = tensor(std::vector<int64_t>{2, 0, 2, 5, 0}).view({5, 1});
@@ -695,12 +695,12 @@ TEST(NnLayers, EmbeddingPaddingRowIsZeroAndNeverTrained) {
 
 TEST(NnLayers, LossModulesRegisterWeightsAsBuffers) {
   const Tensor w = tensor({1.f, 2.f, 0.5f});
-  nn::CrossEntropyLoss ce(w, -100, "sum", 0.1);
+  nn::CrossEntropyLossImpl ce(w, -100, "sum", 0.1);
   auto sd = ce.state_dict();
   ASSERT_EQ(sd.size(), 1u);
   EXPECT_EQ(sd[0].first, "weight");
-  EXPECT_TRUE(nn::CrossEntropyLoss().state_dict().empty());
-  nn::BCEWithLogitsLoss bce({}, "mean", tensor({2.f}));
+  EXPECT_TRUE(nn::CrossEntropyLossImpl().state_dict().empty());
+  nn::BCEWithLogitsLossImpl bce({}, "mean", tensor({2.f}));
   EXPECT_EQ(bce.state_dict()[0].first, "pos_weight");
   const Tensor x = randn({4, 3}), t = tensor(std::vector<int64_t>{0, 2, 1, 1});
   EXPECT_TRUE(allclose(ce(x, t), F::cross_entropy(x, t, w, -100, "sum", 0.1)));
@@ -718,7 +718,7 @@ TEST(NnLayers, FunctionalDropoutTakesTheTrainingFlagSeedE3) {
   const Tensor x = ones({1000});
   EXPECT_TRUE(allclose(F::dropout(x, 0.5, false), x));
   EXPECT_FALSE(allclose(F::dropout(x, 0.5, true), x));
-  nn::Dropout d(0.5);
+  nn::DropoutImpl d(0.5);
   d.eval();
   EXPECT_TRUE(allclose(d(x), x));
 }

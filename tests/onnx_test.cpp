@@ -446,7 +446,7 @@ TEST(OnnxBadInput, MutatedModelsFailCleanlyNeverCrash) {
   // A small exported conv net and the Add model, with random bytes changed: every outcome is a
   // result or a hearth::Error (run under ASan in the sanitizer build).
   struct Net2 : nn::Module {
-    std::shared_ptr<nn::Conv2d> conv = register_module("conv", std::make_shared<nn::Conv2d>(1, 2, 3, 1, 1));
+    std::shared_ptr<nn::Conv2dImpl> conv = register_module("conv", std::make_shared<nn::Conv2dImpl>(1, 2, 3, 1, 1));
     Tensor forward(const Tensor& x) override {
       return nn::functional::log_softmax(nn::functional::max_pool2d((*conv)(x).relu(), 2).flatten(1), 1);
     }

@@ -56,13 +56,13 @@ const Golden& golden() {
 /// The golden model: fc2(tanh(fc1(x))), fc1 = Linear(5, 4), fc2 = Linear(4, 3).
 struct TwoLayer : nn::Module {
   TwoLayer() {
-    fc1 = register_module("fc1", std::make_shared<nn::Linear>(5, 4));
-    fc2 = register_module("fc2", std::make_shared<nn::Linear>(4, 3));
+    fc1 = register_module("fc1", std::make_shared<nn::LinearImpl>(5, 4));
+    fc2 = register_module("fc2", std::make_shared<nn::LinearImpl>(4, 3));
   }
   std::string type_name() const override { return "TwoLayer"; }
   Tensor forward(const Tensor& x) override { return (*fc2)((*fc1)(x).tanh()); }
   std::vector<Tensor> ordered() const { return {fc1->weight, fc1->bias, fc2->weight, fc2->bias}; }
-  std::shared_ptr<nn::Linear> fc1, fc2;
+  std::shared_ptr<nn::LinearImpl> fc1, fc2;
 };
 
 std::shared_ptr<TwoLayer> golden_model(ScalarType dt = kFloat32) {
@@ -551,13 +551,13 @@ namespace {
 /// A trunk with two heads; forward uses head_a only, so head_b never gets a gradient.
 struct TwoHeads : nn::Module {
   TwoHeads() {
-    trunk = register_module("trunk", std::make_shared<nn::Linear>(5, 4));
-    head_a = register_module("head_a", std::make_shared<nn::Linear>(4, 3));
-    head_b = register_module("head_b", std::make_shared<nn::Linear>(4, 3));
+    trunk = register_module("trunk", std::make_shared<nn::LinearImpl>(5, 4));
+    head_a = register_module("head_a", std::make_shared<nn::LinearImpl>(4, 3));
+    head_b = register_module("head_b", std::make_shared<nn::LinearImpl>(4, 3));
   }
   Tensor forward(const Tensor& x) override { return (*head_a)((*trunk)(x).tanh()); }
   Tensor forward_b(const Tensor& x) { return (*head_b)((*trunk)(x).tanh()); }
-  std::shared_ptr<nn::Linear> trunk, head_a, head_b;
+  std::shared_ptr<nn::LinearImpl> trunk, head_a, head_b;
 };
 }  // namespace
 
@@ -623,14 +623,14 @@ struct ToyNorm : nn::Module {  // stands for any normalization layer: its type n
 };
 struct Mixed : nn::Module {
   Mixed() {
-    fc = register_module("fc", std::make_shared<nn::Linear>(5, 4));
+    fc = register_module("fc", std::make_shared<nn::LinearImpl>(5, 4));
     norm = register_module("norm", std::make_shared<ToyNorm>());
-    head = register_module("head", std::make_shared<nn::Linear>(4, 3, /*bias=*/false));
+    head = register_module("head", std::make_shared<nn::LinearImpl>(4, 3, /*bias=*/false));
     gain = register_parameter("gain", ones({3}));
     frozen = register_parameter("frozen", ones({3, 3}), /*requires_grad=*/false);
   }
   Tensor forward(const Tensor& x) override { return (*head)((*norm)((*fc)(x))) * gain; }
-  std::shared_ptr<nn::Linear> fc, head;
+  std::shared_ptr<nn::LinearImpl> fc, head;
   std::shared_ptr<ToyNorm> norm;
   Tensor gain, frozen;
 };
@@ -662,7 +662,7 @@ TEST(DecayGroups, BiasesOneDimensionalAndNormParametersGetNoDecay) {
 TEST(UnownedLeaves, WarnsOnceNamingShapeAndOp) {
   WarningCapture w;
   manual_seed(5);
-  nn::Linear lin(5, 3);
+  nn::LinearImpl lin(5, 3);
   Tensor stray = randn({3, 2}, requires_grad());  // kept in a plain variable: in no optimizer
   optim::SGD opt(lin.parameters(), optim::SGDOptions().lr(0.1));
   const Tensor x = golden().at("data/x");
@@ -692,7 +692,7 @@ TEST(UnownedLeaves, WarnsOnceNamingShapeAndOp) {
 TEST(UnownedLeaves, ALeafWhoseOptimizerIsGoneIsUnownedAgain) {
   WarningCapture w;
   Tensor p = randn({4}, requires_grad());
-  nn::Linear lin(5, 4);
+  nn::LinearImpl lin(5, 4);
   optim::SGD keep(lin.parameters());
   { optim::SGD gone({p}); }
   (lin(golden().at("data/x")) * p).sum().backward();
@@ -1000,7 +1000,7 @@ TEST(Swa, AveragedModelMatchesPyTorch) {
 
 TEST(Swa, AveragedModelRejectsAnotherArchitectureOrTheModelItself) {
   auto model = golden_model();
-  const std::string msg = message_of([&] { optim::AveragedModel(*model, std::make_shared<nn::Linear>(5, 4)); });
+  const std::string msg = message_of([&] { optim::AveragedModel(*model, std::make_shared<nn::LinearImpl>(5, 4)); });
   EXPECT_TRUE(contains(msg, "not the same architecture")) << msg;
   EXPECT_TRUE(contains(message_of([&] { optim::AveragedModel(*model, model); }), "separate model instance"));
 }
@@ -1009,14 +1009,14 @@ TEST(Swa, AveragedModelRejectsAnotherArchitectureOrTheModelItself) {
 
 namespace {
 
-std::shared_ptr<nn::Sequential> bn_model(const std::string& name) {
+std::shared_ptr<nn::SequentialImpl> bn_model(const std::string& name) {
   using M = std::shared_ptr<nn::Module>;
   if (name == "bn1d")
-    return std::make_shared<nn::Sequential>(std::initializer_list<M>{
-        std::make_shared<nn::Linear>(5, 6), std::make_shared<nn::BatchNorm1d>(6), std::make_shared<nn::Tanh>(),
-        std::make_shared<nn::Linear>(6, 4), std::make_shared<nn::BatchNorm1d>(4, 1e-5, 0.3)});
-  return std::make_shared<nn::Sequential>(std::initializer_list<M>{
-      std::make_shared<nn::Conv2d>(2, 3, 3, 1, 1), std::make_shared<nn::BatchNorm2d>(3)});
+    return std::make_shared<nn::SequentialImpl>(std::initializer_list<M>{
+        std::make_shared<nn::LinearImpl>(5, 6), std::make_shared<nn::BatchNorm1dImpl>(6), std::make_shared<nn::TanhImpl>(),
+        std::make_shared<nn::LinearImpl>(6, 4), std::make_shared<nn::BatchNorm1dImpl>(4, 1e-5, 0.3)});
+  return std::make_shared<nn::SequentialImpl>(std::initializer_list<M>{
+      std::make_shared<nn::Conv2dImpl>(2, 3, 3, 1, 1), std::make_shared<nn::BatchNorm2dImpl>(3)});
 }
 
 TensorList golden_state(const std::string& prefix, const nn::Module& like) {

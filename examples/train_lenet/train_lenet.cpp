@@ -30,11 +30,9 @@ int main(int argc, char** argv) {
     manual_seed(0);
     // Layers are registered under their position, so the state-dict keys are PyTorch's
     // ("0.weight", "3.weight", ...) and the file loads into torch.nn.Sequential as well.
-    auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Conv2d>(1, 32, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-        std::make_shared<nn::Conv2d>(32, 64, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(3136, 128), std::make_shared<nn::ReLU>(),
-        std::make_shared<nn::Linear>(128, 10)});
+    nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
+                         nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
+                         nn::Flatten(), nn::Linear(3136, 128), nn::ReLU(), nn::Linear(128, 10));
     optim::SGD opt(model->parameters(), optim::SGDOptions().lr(0.05).momentum(0.9));
 
     // Fashion-MNIST from Debian's dataset-fashion-mnist (or $HEARTH_DATA), uint8 N×1×28×28.

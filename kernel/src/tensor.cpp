@@ -5,6 +5,9 @@
 
 #include "autograd/functions.h"
 #include "hearth/functions.h"
+#include "hearth/nn/norm.h"
+#include "hearth/onnx_math.h"
+#include "hearth/plugin.h"
 #include "hearth/op_attrs.h"
 #include "ops/op_utils.h"
 
@@ -223,3 +226,134 @@ Tensor& Tensor::fill_(const Scalar& value) {
 Tensor& Tensor::zero_() { return fill_(0); }
 
 }  // namespace hearth
+
+// ---- LibTorch's method spellings (issue #15; docs/libtorch.md) ----
+namespace hearth {
+
+bool Tensor::is_cuda() const { return std::string_view(device().type_name()) == "cuda"; }
+
+Tensor Tensor::sin() const { return hearth::sin(*this); }
+Tensor Tensor::cos() const { return hearth::cos(*this); }
+Tensor Tensor::tan() const { return hearth::tan(*this); }
+Tensor Tensor::asin() const { return hearth::asin(*this); }
+Tensor Tensor::acos() const { return hearth::acos(*this); }
+Tensor Tensor::atan() const { return hearth::atan(*this); }
+Tensor Tensor::sinh() const { return hearth::sinh(*this); }
+Tensor Tensor::cosh() const { return hearth::cosh(*this); }
+Tensor Tensor::asinh() const { return hearth::asinh(*this); }
+Tensor Tensor::acosh() const { return hearth::acosh(*this); }
+Tensor Tensor::atanh() const { return hearth::atanh(*this); }
+Tensor Tensor::erf() const { return hearth::erf(*this); }
+Tensor Tensor::reciprocal() const { return Scalar(1.0) / *this; }
+// Composites: no kernels of their own (log1p/expm1 lose precision for |x| << 1, see docs/libtorch.md).
+Tensor Tensor::log1p() const { return add(Scalar(1.0)).log(); }
+Tensor Tensor::expm1() const { return exp().sub(Scalar(1.0)); }
+Tensor Tensor::log2() const { return log().div(Scalar(0.69314718055994530942)); }
+Tensor Tensor::log10() const { return log().div(Scalar(2.30258509299404568402)); }
+Tensor Tensor::sign() const { return gt(Scalar(0)).to(dtype()) - lt(Scalar(0)).to(dtype()); }
+Tensor Tensor::maximum(const Tensor& other) const { return hearth::maximum(*this, other); }
+Tensor Tensor::minimum(const Tensor& other) const { return hearth::minimum(*this, other); }
+Tensor Tensor::gelu(const std::string& approximate) const { return hearth::gelu(*this, approximate); }
+
+Tensor Tensor::softmax(int64_t dim, std::optional<ScalarType> dt) const {
+  return nn::functional::softmax(*this, dim, dt);
+}
+Tensor Tensor::log_softmax(int64_t dim, std::optional<ScalarType> dt) const {
+  return nn::functional::log_softmax(*this, dim, dt);
+}
+
+namespace {
+void check_mask(const Tensor& self, const Tensor& mask, const char* op) {
+  HEARTH_CHECK(mask.dtype() == kBool, DTypeError, op, " only supports boolean masks, but got mask with dtype ",
+               mask.dtype());
+  DimVector b = broadcast_shapes(self.sizes(), mask.sizes());
+  HEARTH_CHECK(IntArrayRef(b) == self.sizes(), ShapeError, op, ": mask of shape ", mask.sizes(),
+               " does not broadcast to the tensor's shape ", self.sizes());
+}
+}  // namespace
+
+Tensor Tensor::masked_fill(const Tensor& mask, const Scalar& value) const {
+  check_mask(*this, mask, "masked_fill");
+  return where(mask, scalar_tensor(value, TensorOptions(dtype()).device(device())), *this);
+}
+Tensor Tensor::masked_fill(const Tensor& mask, const Tensor& value) const {
+  check_mask(*this, mask, "masked_fill");
+  HEARTH_CHECK(value.dim() == 0, ShapeError,
+               "masked_fill only supports a 0-dimensional value tensor, but got one with sizes ", value.sizes());
+  return where(mask, value.to(dtype()), *this);
+}
+Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) { return copy_(masked_fill(mask, value)); }
+Tensor& Tensor::masked_fill_(const Tensor& mask, const Tensor& value) { return copy_(masked_fill(mask, value)); }
+
+Tensor Tensor::repeat(IntArrayRef repeats) const {
+  HEARTH_CHECK(static_cast<int64_t>(repeats.size()) >= dim(), ShapeError,
+               "repeat: number of repeat dims (", repeats.size(), ") can not be smaller than the tensor's dims (",
+               dim(), ")");
+  const size_t n = repeats.size(), lead = n - static_cast<size_t>(dim());
+  // View as [1, s0, 1, s1, ...], expand to [r0, s0, r1, s1, ...], then merge each pair: one copy,
+  // and the gradient comes from expand's (a sum over the copies).
+  DimVector pairs, expanded, out;
+  for (size_t i = 0; i < n; ++i) {
+    HEARTH_CHECK(repeats[i] >= 0, ValueError, "repeat: repeats must be non-negative, got ", repeats[i]);
+    const int64_t s = i < lead ? 1 : size(static_cast<int64_t>(i - lead));
+    pairs.push_back(1);
+    pairs.push_back(s);
+    expanded.push_back(repeats[i]);
+    expanded.push_back(s);
+    out.push_back(repeats[i] * s);
+  }
+  return reshape(pairs).expand(expanded).reshape(out);
+}
+
+namespace {
+/// The options of a *_like factory: t's dtype and device unless given.
+TensorOptions like_options(const Tensor& t, const TensorOptions& o) {
+  return TensorOptions(o.dtype_opt() ? *o.dtype_opt() : t.dtype())
+      .device(o.has_device() ? o.device() : t.device())
+      .requires_grad(o.requires_grad());
+}
+}  // namespace
+
+Tensor rand_like(const Tensor& t, const TensorOptions& o) { return rand(t.sizes(), like_options(t, o)); }
+Tensor randn_like(const Tensor& t, const TensorOptions& o) { return randn(t.sizes(), like_options(t, o)); }
+Tensor randint_like(const Tensor& t, int64_t low, int64_t high, const TensorOptions& o) {
+  return randint(low, high, t.sizes(), like_options(t, o));
+}
+
+namespace cuda {
+bool is_available() { return device_count() > 0; }
+int64_t device_count() {
+  DeviceTypeId id = find_device_type("cuda");
+  if (id < 0) {
+    load_plugins();  // hearth-cuda registers "cuda" when it loads
+    id = find_device_type("cuda");
+  }
+  return id < 0 ? 0 : device_interface(id).device_count();
+}
+}  // namespace cuda
+
+Tensor Tensor::all() const { return (dtype() == kBool ? *this : ne(Scalar(0))).logical_not().sum().eq(Scalar(0)); }
+Tensor Tensor::any() const { return (dtype() == kBool ? *this : ne(Scalar(0))).sum().gt(Scalar(0)); }
+
+namespace {
+void check_bool_operands(const Tensor& a, const Tensor& b, const char* op) {
+  HEARTH_CHECK(a.dtype() == kBool && b.dtype() == kBool, DTypeError, "operator", op,
+               " is implemented for bool tensors only, got ", a.dtype(), " and ", b.dtype(),
+               " (use logical_and / logical_or / logical_xor)");
+}
+}  // namespace
+Tensor operator&(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "&");
+  return logical_and(a, b);
+}
+Tensor operator|(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "|");
+  return logical_or(a, b);
+}
+Tensor operator^(const Tensor& a, const Tensor& b) {
+  check_bool_operands(a, b, "^");
+  return logical_xor(a, b);
+}
+
+}  // namespace hearth
+

@@ -85,7 +85,7 @@ class Tracer final : public TraceHook {
   void after(const OpSchema& op, const KernelArgs& a) override { record(op.name, a); }
 
   /// nn::Linear's forward hook: the ops its forward recorded become one Gemm.
-  void fold_linear(nn::Linear& l, const Tensor& in, const Tensor& out) {
+  void fold_linear(nn::LinearImpl& l, const Tensor& in, const Tensor& out) {
     if (in.dim() != 2 || !out.defined()) return;
     auto oname = lookup(out);
     if (!oname) return;
@@ -658,7 +658,7 @@ pb::ModelProto trace(nn::Module& module, const Tensor& input, const ExportOption
   tr.add_input(in_name, input);
   std::vector<std::pair<nn::Module*, unsigned>> hooks;
   module.apply([&](nn::Module& m) {
-    if (auto* l = dynamic_cast<nn::Linear*>(&m))
+    if (auto* l = dynamic_cast<nn::LinearImpl*>(&m))
       hooks.emplace_back(&m, m.register_forward_hook([&tr, l](nn::Module&, const Tensor& x, const Tensor& y) {
                            tr.fold_linear(*l, x, y);
                          }));

@@ -57,7 +57,7 @@ std::string conv_repr(int64_t in, int64_t out, const Int2& k, const Int2& s, con
 
 // ---- Conv2d ----
 
-Conv2d::Conv2d(int64_t in, int64_t out, Int2 k, Int2 s, ConvPadding p, Int2 d, int64_t g, bool with_bias)
+Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, Int2 k, Int2 s, ConvPadding p, Int2 d, int64_t g, bool with_bias)
     : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(std::move(p)), dilation(d), groups(g) {
   check_channels("Conv2d", in, out, g);
   HEARTH_CHECK(k.given && k.h > 0 && k.w > 0, ValueError, "Conv2d: kernel_size must be positive, got ", k.str(true));
@@ -75,24 +75,31 @@ Conv2d::Conv2d(int64_t in, int64_t out, Int2 k, Int2 s, ConvPadding p, Int2 d, i
   reset_parameters();
 }
 
-void Conv2d::reset_parameters() { reset_conv(weight, bias); }
+Conv2dImpl::Conv2dImpl(const Conv2dOptions& o)
+    : Conv2dImpl(o.in_channels(), o.out_channels(), o.kernel_size(), o.stride(), o.padding(), o.dilation(), o.groups(),
+                 o.bias()) {
+  HEARTH_CHECK(o.padding_mode() == "zeros", ValueError, "Conv2d: padding_mode '", o.padding_mode(),
+               "' is not supported (only 'zeros'; pad with F::pad first)");
+}
 
-std::string Conv2d::extra_repr() const {
+void Conv2dImpl::reset_parameters() { reset_conv(weight, bias); }
+
+std::string Conv2dImpl::extra_repr() const {
   return conv_repr(in_channels, out_channels, kernel_size, stride, padding, dilation, nullptr, groups, bias.defined());
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
-Tensor Conv2d::forward_relu(const Tensor& x) {
+Tensor Conv2dImpl::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
+Tensor Conv2dImpl::forward_relu(const Tensor& x) {
   return F::conv2d_relu(x, weight, bias, stride, padding, dilation, groups);
 }
 
-int64_t Conv2d::mult_adds(const Tensor&, const Tensor& out) const {
+int64_t Conv2dImpl::mult_adds(const Tensor&, const Tensor& out) const {
   return out.numel() * (in_channels / groups) * kernel_size.h * kernel_size.w;
 }
 
 // ---- ConvTranspose2d ----
 
-ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, Int2 k, Int2 s, Int2 p, Int2 op, int64_t g, bool with_bias,
+ConvTranspose2dImpl::ConvTranspose2dImpl(int64_t in, int64_t out, Int2 k, Int2 s, Int2 p, Int2 op, int64_t g, bool with_bias,
                                  Int2 d)
     : in_channels(in),
       out_channels(out),
@@ -119,40 +126,40 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, Int2 k, Int2 s, Int2 p
   reset_parameters();
 }
 
-void ConvTranspose2d::reset_parameters() { reset_conv(weight, bias); }
+void ConvTranspose2dImpl::reset_parameters() { reset_conv(weight, bias); }
 
-std::string ConvTranspose2d::extra_repr() const {
+std::string ConvTranspose2dImpl::extra_repr() const {
   return conv_repr(in_channels, out_channels, kernel_size, stride, ConvPadding(padding), dilation, &output_padding,
                    groups, bias.defined());
 }
 
-Tensor ConvTranspose2d::forward(const Tensor& x) {
+Tensor ConvTranspose2dImpl::forward(const Tensor& x) {
   return F::conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 
-int64_t ConvTranspose2d::mult_adds(const Tensor&, const Tensor& out) const {
+int64_t ConvTranspose2dImpl::mult_adds(const Tensor&, const Tensor& out) const {
   return out.numel() * (in_channels / groups) * kernel_size.h * kernel_size.w;
 }
 
 // ---- pooling ----
 
-MaxPool2d::MaxPool2d(Int2 k, Int2 s, Int2 p, Int2 d, bool ceil)
+MaxPool2dImpl::MaxPool2dImpl(Int2 k, Int2 s, Int2 p, Int2 d, bool ceil)
     : kernel_size(k), stride(s.given ? s : k), padding(p), dilation(d), ceil_mode(ceil) {}
 
-std::string MaxPool2d::extra_repr() const {
+std::string MaxPool2dImpl::extra_repr() const {
   return detail::str("kernel_size=", kernel_size.str(), ", stride=", stride.str(), ", padding=", padding.str(),
                      ", dilation=", dilation.str(), ", ceil_mode=", py_bool(ceil_mode));
 }
 
-Tensor MaxPool2d::forward(const Tensor& x) {
+Tensor MaxPool2dImpl::forward(const Tensor& x) {
   return F::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
-std::pair<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& x) {
+std::pair<Tensor, Tensor> MaxPool2dImpl::forward_with_indices(const Tensor& x) {
   return F::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
-AvgPool2d::AvgPool2d(Int2 k, Int2 s, Int2 p, bool ceil, bool include_pad, std::optional<int64_t> divisor)
+AvgPool2dImpl::AvgPool2dImpl(Int2 k, Int2 s, Int2 p, bool ceil, bool include_pad, std::optional<int64_t> divisor)
     : kernel_size(k),
       stride(s.given ? s : k),
       padding(p),
@@ -160,23 +167,23 @@ AvgPool2d::AvgPool2d(Int2 k, Int2 s, Int2 p, bool ceil, bool include_pad, std::o
       count_include_pad(include_pad),
       divisor_override(divisor) {}
 
-std::string AvgPool2d::extra_repr() const {
+std::string AvgPool2dImpl::extra_repr() const {
   return detail::str("kernel_size=", kernel_size.str(), ", stride=", stride.str(), ", padding=", padding.str());
 }
 
-int64_t AvgPool2d::mult_adds(const Tensor&, const Tensor& out) const { return out.numel(); }
+int64_t AvgPool2dImpl::mult_adds(const Tensor&, const Tensor& out) const { return out.numel(); }
 
-Tensor AvgPool2d::forward(const Tensor& x) {
+Tensor AvgPool2dImpl::forward(const Tensor& x) {
   return F::avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
 }
 
-AdaptiveAvgPool2d::AdaptiveAvgPool2d(Int2 out) : output_size(out) {}
+AdaptiveAvgPool2dImpl::AdaptiveAvgPool2dImpl(Int2 out) : output_size(out) {}
 
-std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + output_size.str(); }
+std::string AdaptiveAvgPool2dImpl::extra_repr() const { return "output_size=" + output_size.str(); }
 
-Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return F::adaptive_avg_pool2d(x, output_size); }
+Tensor AdaptiveAvgPool2dImpl::forward(const Tensor& x) { return F::adaptive_avg_pool2d(x, output_size); }
 
-int64_t AdaptiveAvgPool2d::mult_adds(const Tensor& in, const Tensor& out) const {
+int64_t AdaptiveAvgPool2dImpl::mult_adds(const Tensor& in, const Tensor& out) const {
   // thop: kernel = input / output size per spatial dim (as floats), ops = (prod(kernel) + 1) per
   // output element, truncated to an integer at the end.
   const int64_t d = in.dim();

@@ -72,7 +72,7 @@ Tensor dropout2d(const Tensor& input, double p, bool training) {
 
 // ---- layers ----
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
   HEARTH_CHECK(in > 0 && out > 0, ValueError, "Linear: in_features and out_features must be positive, got ", in,
                " and ", out);
   weight = register_parameter("weight", empty({out, in}));
@@ -80,7 +80,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_f
   reset_parameters();
 }
 
-void Linear::reset_parameters() {
+void LinearImpl::reset_parameters() {
   // PyTorch: kaiming_uniform_(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); the bias the same.
   init::kaiming_uniform_(weight, std::sqrt(5.0));
   if (bias.defined()) {
@@ -89,29 +89,29 @@ void Linear::reset_parameters() {
   }
 }
 
-std::string Linear::extra_repr() const {
+std::string LinearImpl::extra_repr() const {
   return detail::str("in_features=", in_features, ", out_features=", out_features,
                      ", bias=", bias.defined() ? "True" : "False");
 }
 
-Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
-int64_t Linear::mult_adds(const Tensor&, const Tensor& out) const { return in_features * out.numel(); }
-Tensor ReLU::forward(const Tensor& x) { return F::relu(x, inplace); }
-std::string LeakyReLU::extra_repr() const { return detail::str("negative_slope=", fmt_double(negative_slope)); }
-Tensor LeakyReLU::forward(const Tensor& x) { return F::leaky_relu(x, negative_slope); }
-Tensor GELU::forward(const Tensor& x) { return F::gelu(x, approximate); }
-Tensor Sigmoid::forward(const Tensor& x) { return x.sigmoid(); }
-Tensor Tanh::forward(const Tensor& x) { return x.tanh(); }
-std::string Flatten::extra_repr() const {
+Tensor LinearImpl::forward(const Tensor& x) { return F::linear(x, weight, bias); }
+int64_t LinearImpl::mult_adds(const Tensor&, const Tensor& out) const { return in_features * out.numel(); }
+Tensor ReLUImpl::forward(const Tensor& x) { return F::relu(x, inplace); }
+std::string LeakyReLUImpl::extra_repr() const { return detail::str("negative_slope=", fmt_double(negative_slope)); }
+Tensor LeakyReLUImpl::forward(const Tensor& x) { return F::leaky_relu(x, negative_slope); }
+Tensor GELUImpl::forward(const Tensor& x) { return F::gelu(x, approximate); }
+Tensor SigmoidImpl::forward(const Tensor& x) { return x.sigmoid(); }
+Tensor TanhImpl::forward(const Tensor& x) { return x.tanh(); }
+std::string FlattenImpl::extra_repr() const {
   return detail::str("start_dim=", start_dim, ", end_dim=", end_dim);
 }
-Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+Tensor FlattenImpl::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
 
-Dropout::Dropout(double p) : p(p) { check_p(p, "Dropout"); }
-std::string Dropout::extra_repr() const { return detail::str("p=", fmt_double(p), ", inplace=False"); }
-Tensor Dropout::forward(const Tensor& x) { return F::dropout(x, p, is_training()); }
-Dropout2d::Dropout2d(double p) : p(p) { check_p(p, "Dropout2d"); }
-std::string Dropout2d::extra_repr() const { return detail::str("p=", fmt_double(p), ", inplace=False"); }
-Tensor Dropout2d::forward(const Tensor& x) { return F::dropout2d(x, p, is_training()); }
+DropoutImpl::DropoutImpl(double p) : p(p) { check_p(p, "Dropout"); }
+std::string DropoutImpl::extra_repr() const { return detail::str("p=", fmt_double(p), ", inplace=False"); }
+Tensor DropoutImpl::forward(const Tensor& x) { return F::dropout(x, p, is_training()); }
+Dropout2dImpl::Dropout2dImpl(double p) : p(p) { check_p(p, "Dropout2d"); }
+std::string Dropout2dImpl::extra_repr() const { return detail::str("p=", fmt_double(p), ", inplace=False"); }
+Tensor Dropout2dImpl::forward(const Tensor& x) { return F::dropout2d(x, p, is_training()); }
 
 }  // namespace hearth::nn

@@ -19,41 +19,41 @@ Tensor Loss::operator()(const Tensor& input, const Tensor& target) {
   return forward(input, target);
 }
 
-Tensor MSELoss::forward(const Tensor& input, const Tensor& target) { return F::mse_loss(input, target, reduction); }
-Tensor L1Loss::forward(const Tensor& input, const Tensor& target) { return F::l1_loss(input, target, reduction); }
-Tensor SmoothL1Loss::forward(const Tensor& input, const Tensor& target) {
+Tensor MSELossImpl::forward(const Tensor& input, const Tensor& target) { return F::mse_loss(input, target, reduction); }
+Tensor L1LossImpl::forward(const Tensor& input, const Tensor& target) { return F::l1_loss(input, target, reduction); }
+Tensor SmoothL1LossImpl::forward(const Tensor& input, const Tensor& target) {
   return F::smooth_l1_loss(input, target, reduction, beta);
 }
 
-NLLLoss::NLLLoss(const Tensor& w, int64_t ignore_index, std::string reduction)
+NLLLossImpl::NLLLossImpl(const Tensor& w, int64_t ignore_index, std::string reduction)
     : Loss(std::move(reduction)), ignore_index(ignore_index) {
   if (w.defined()) weight = register_buffer("weight", w);
 }
-Tensor NLLLoss::forward(const Tensor& input, const Tensor& target) {
+Tensor NLLLossImpl::forward(const Tensor& input, const Tensor& target) {
   return F::nll_loss(input, target, weight, ignore_index, reduction);
 }
 
-CrossEntropyLoss::CrossEntropyLoss(const Tensor& w, int64_t ignore_index, std::string reduction, double label_smoothing)
+CrossEntropyLossImpl::CrossEntropyLossImpl(const Tensor& w, int64_t ignore_index, std::string reduction, double label_smoothing)
     : Loss(std::move(reduction)), ignore_index(ignore_index), label_smoothing(label_smoothing) {
   if (w.defined()) weight = register_buffer("weight", w);
 }
-Tensor CrossEntropyLoss::forward(const Tensor& input, const Tensor& target) {
+Tensor CrossEntropyLossImpl::forward(const Tensor& input, const Tensor& target) {
   return F::cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing);
 }
 
-BCELoss::BCELoss(const Tensor& w, std::string reduction) : Loss(std::move(reduction)) {
+BCELossImpl::BCELossImpl(const Tensor& w, std::string reduction) : Loss(std::move(reduction)) {
   if (w.defined()) weight = register_buffer("weight", w);
 }
-Tensor BCELoss::forward(const Tensor& input, const Tensor& target) {
+Tensor BCELossImpl::forward(const Tensor& input, const Tensor& target) {
   return F::binary_cross_entropy(input, target, weight, reduction);
 }
 
-BCEWithLogitsLoss::BCEWithLogitsLoss(const Tensor& w, std::string reduction, const Tensor& pw)
+BCEWithLogitsLossImpl::BCEWithLogitsLossImpl(const Tensor& w, std::string reduction, const Tensor& pw)
     : Loss(std::move(reduction)) {
   if (w.defined()) weight = register_buffer("weight", w);
   if (pw.defined()) pos_weight = register_buffer("pos_weight", pw);
 }
-Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) {
+Tensor BCEWithLogitsLossImpl::forward(const Tensor& input, const Tensor& target) {
   return F::binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight);
 }
 

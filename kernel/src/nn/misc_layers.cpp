@@ -9,7 +9,7 @@ namespace hearth::nn {
 
 using detail_repr::py_float;
 
-Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad)
+EmbeddingImpl::EmbeddingImpl(int64_t num, int64_t dim, std::optional<int64_t> pad)
     : num_embeddings(num), embedding_dim(dim), padding_idx(pad) {
   HEARTH_CHECK(num > 0 && dim > 0, ValueError, "Embedding: num_embeddings and embedding_dim must be positive, got ", num,
                " and ", dim);
@@ -22,7 +22,7 @@ Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad)
   reset_parameters();
 }
 
-void Embedding::reset_parameters() {
+void EmbeddingImpl::reset_parameters() {
   // PyTorch: N(0, 1), then the padding row zeroed.
   init::normal_(weight);
   if (padding_idx) {
@@ -31,20 +31,20 @@ void Embedding::reset_parameters() {
   }
 }
 
-std::string Embedding::extra_repr() const {
+std::string EmbeddingImpl::extra_repr() const {
   std::string s = detail::str(num_embeddings, ", ", embedding_dim);
   if (padding_idx) s += detail::str(", padding_idx=", *padding_idx);
   return s;
 }
 
-Tensor Embedding::forward(const Tensor& input) { return functional::embedding(input, weight, padding_idx); }
+Tensor EmbeddingImpl::forward(const Tensor& input) { return functional::embedding(input, weight, padding_idx); }
 
-Upsample::Upsample(functional::InterpolateOptions o) : options(std::move(o)) {
+UpsampleImpl::UpsampleImpl(functional::InterpolateOptions o) : options(std::move(o)) {
   HEARTH_CHECK(options.size.empty() != options.scale_factor.empty(), ValueError,
                "Upsample: give exactly one of size and scale_factor");
 }
 
-std::string Upsample::extra_repr() const {
+std::string UpsampleImpl::extra_repr() const {
   // PyTorch prints one value bare and several as a tuple.
   std::string info;
   if (!options.scale_factor.empty()) {
@@ -71,6 +71,6 @@ std::string Upsample::extra_repr() const {
   return info + ", mode=" + options.mode;
 }
 
-Tensor Upsample::forward(const Tensor& input) { return functional::interpolate(input, options); }
+Tensor UpsampleImpl::forward(const Tensor& input) { return functional::interpolate(input, options); }
 
 }  // namespace hearth::nn

@@ -116,14 +116,15 @@ void Module::collect(const std::string& prefix, bool recurse, bool want_params, 
   for (const auto& [n, m] : children_) m->collect(prefix + n + ".", true, want_params, persistent_only, out);
 }
 
-TensorList Module::named_parameters(bool recurse) const {
+OrderedDict<std::string, Tensor> Module::named_parameters(bool recurse) const {
   TensorList out;
   collect("", recurse, true, false, out);
   // A tensor registered twice (tied weights) is listed once, as PyTorch does.
   std::set<const TensorImpl*> seen;
-  TensorList unique;
+  OrderedDict<std::string, Tensor> unique("Parameter");
+  unique.reserve(out.size());
   for (auto& [n, t] : out)
-    if (seen.insert(t.impl().get()).second) unique.emplace_back(n, t);
+    if (seen.insert(t.impl().get()).second) unique.insert(n, t);
   return unique;
 }
 
@@ -133,10 +134,13 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return v;
 }
 
-TensorList Module::named_buffers(bool recurse) const {
+OrderedDict<std::string, Tensor> Module::named_buffers(bool recurse) const {
   TensorList out;
   collect("", recurse, false, false, out);
-  return out;
+  OrderedDict<std::string, Tensor> dict("Buffer");
+  dict.reserve(out.size());
+  for (auto& [n, t] : out) dict.insert(n, t);
+  return dict;
 }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {
@@ -151,13 +155,17 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
   return v;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+OrderedDict<std::string, std::shared_ptr<Module>> Module::named_children() const {
+  OrderedDict<std::string, std::shared_ptr<Module>> dict("Module");
+  for (const auto& [n, m] : children_) dict.insert(n, m);
+  return dict;
+}
 
-std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+OrderedDict<std::string, std::shared_ptr<Module>> Module::named_modules() {
+  OrderedDict<std::string, std::shared_ptr<Module>> out("Module");
   std::function<void(const std::string&, const std::shared_ptr<Module>&)> walk =
       [&](const std::string& prefix, const std::shared_ptr<Module>& m) {
-        out.emplace_back(prefix, m);
+        out.insert(prefix, m);
         for (const auto& [n, c] : m->children_) walk(prefix.empty() ? n : prefix + "." + n, c);
       };
   std::shared_ptr<Module> self;
@@ -356,16 +364,16 @@ std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.rep
 
 // ---- containers ----
 
-Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+SequentialImpl::SequentialImpl(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
 }
 
-Sequential::Sequential(std::vector<std::pair<std::string, std::shared_ptr<Module>>> named) {
+SequentialImpl::SequentialImpl(std::vector<std::pair<std::string, std::shared_ptr<Module>>> named) {
   for (auto& [n, m] : named) push_back(n, std::move(m));
 }
 
-void Sequential::push_back(std::shared_ptr<Module> module) { push_back(std::to_string(children_.size()), std::move(module)); }
-void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) {
+void SequentialImpl::push_back(std::shared_ptr<Module> module) { push_back(std::to_string(children_.size()), std::move(module)); }
+void SequentialImpl::push_back(const std::string& name, std::shared_ptr<Module> module) {
   register_module_impl(name, std::move(module));
 }
 
@@ -375,19 +383,19 @@ namespace {
 /// one conv2d_relu (SEED issue 4; docs/nn.md "Conv2d + ReLU fusion"). Values, gradients and the
 /// state dict are those of the two layers.
 bool fuses_with_relu(const Module& conv, const Module& relu) {
-  return typeid(conv) == typeid(Conv2d) && typeid(relu) == typeid(ReLU) && !conv.has_forward_hooks() &&
+  return typeid(conv) == typeid(Conv2dImpl) && typeid(relu) == typeid(ReLUImpl) && !conv.has_forward_hooks() &&
          !relu.has_forward_hooks();
 }
 }  // namespace
 
-Tensor Sequential::forward(const Tensor& input) {
+Tensor SequentialImpl::forward(const Tensor& input) {
   Tensor x = input;
   const size_t n = children_.size();
   for (size_t i = 0; i < n; ++i) {
     Module& m = *children_[i].second;
     if (i + 1 < n && fuses_with_relu(m, *children_[i + 1].second)) {
       autograd::ScopeGuard scope(m.registered_name().empty() ? m.type_name() : m.registered_name());
-      x = static_cast<Conv2d&>(m).forward_relu(x);
+      x = static_cast<Conv2dImpl&>(m).forward_relu(x);
       ++i;
       continue;
     }
@@ -404,39 +412,39 @@ size_t wrap_index(int64_t i, size_t n, const char* what) {
 }
 }  // namespace
 
-std::shared_ptr<Module> Sequential::operator[](int64_t index) const {
+std::shared_ptr<Module> SequentialImpl::operator[](int64_t index) const {
   return children_[wrap_index(index, children_.size(), "Sequential")].second;
 }
 
-ModuleList::ModuleList(std::initializer_list<std::shared_ptr<Module>> modules) {
+ModuleListImpl::ModuleListImpl(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
 }
-void ModuleList::push_back(std::shared_ptr<Module> module) {
+void ModuleListImpl::push_back(std::shared_ptr<Module> module) {
   register_module_impl(std::to_string(children_.size()), std::move(module));
 }
-Tensor ModuleList::forward(const Tensor&) {
+Tensor ModuleListImpl::forward(const Tensor&) {
   HEARTH_CHECK(false, NotImplementedError, "ModuleList has no forward: it only holds modules. Call its elements "
                "(list[i]) in your own forward, or use Sequential to chain them");
 }
-std::shared_ptr<Module> ModuleList::operator[](int64_t index) const {
+std::shared_ptr<Module> ModuleListImpl::operator[](int64_t index) const {
   return children_[wrap_index(index, children_.size(), "ModuleList")].second;
 }
 
-ModuleDict::ModuleDict(std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules) {
+ModuleDictImpl::ModuleDictImpl(std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules) {
   for (auto& [n, m] : modules) insert(n, std::move(m));
 }
-void ModuleDict::insert(const std::string& name, std::shared_ptr<Module> module) {
+void ModuleDictImpl::insert(const std::string& name, std::shared_ptr<Module> module) {
   register_module_impl(name, std::move(module));
 }
-bool ModuleDict::contains(const std::string& name) const {
+bool ModuleDictImpl::contains(const std::string& name) const {
   return std::any_of(children_.begin(), children_.end(), [&](const auto& c) { return c.first == name; });
 }
-std::vector<std::string> ModuleDict::keys() const {
+std::vector<std::string> ModuleDictImpl::keys() const {
   std::vector<std::string> k;
   for (const auto& [n, m] : children_) k.push_back(n);
   return k;
 }
-Tensor ModuleDict::forward(const Tensor&) {
+Tensor ModuleDictImpl::forward(const Tensor&) {
   HEARTH_CHECK(false, NotImplementedError, "ModuleDict has no forward: it only holds modules. Call its elements "
                "(dict[\"name\"]) in your own forward");
 }

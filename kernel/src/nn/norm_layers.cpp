@@ -67,19 +67,19 @@ Tensor BatchNorm::forward(const Tensor& input) {
                                 bias, bn_training, factor, eps);
 }
 
-void BatchNorm1d::check_input_dim(const Tensor& input) const {
+void BatchNorm1dImpl::check_input_dim(const Tensor& input) const {
   HEARTH_CHECK(input.dim() == 2 || input.dim() == 3, ShapeError, "BatchNorm1d: expected 2D or 3D input (got ",
                input.dim(), "D input of shape ", input.sizes(), ")");
 }
 
-void BatchNorm2d::check_input_dim(const Tensor& input) const {
+void BatchNorm2dImpl::check_input_dim(const Tensor& input) const {
   HEARTH_CHECK(input.dim() == 4, ShapeError, "BatchNorm2d: expected 4D input (got ", input.dim(), "D input of shape ",
                input.sizes(), ")");
 }
 
 // ---- LayerNorm ----
 
-LayerNorm::LayerNorm(IntArrayRef shape, double eps, bool elementwise_affine)
+LayerNormImpl::LayerNormImpl(IntArrayRef shape, double eps, bool elementwise_affine)
     : normalized_shape(shape.begin(), shape.end()), eps(eps), elementwise_affine(elementwise_affine) {
   HEARTH_CHECK(!shape.empty(), ValueError, "LayerNorm: normalized_shape must have at least one dim");
   if (elementwise_affine) {
@@ -89,26 +89,26 @@ LayerNorm::LayerNorm(IntArrayRef shape, double eps, bool elementwise_affine)
   reset_parameters();
 }
 
-void LayerNorm::reset_parameters() {
+void LayerNormImpl::reset_parameters() {
   if (!elementwise_affine) return;
   init::ones_(weight);
   init::zeros_(bias);
 }
 
-std::string LayerNorm::extra_repr() const {
+std::string LayerNormImpl::extra_repr() const {
   std::string t = "(";
   for (size_t i = 0; i < normalized_shape.size(); ++i) t += (i ? ", " : "") + std::to_string(normalized_shape[i]);
   t += normalized_shape.size() == 1 ? ",)" : ")";
   return detail::str(t, ", eps=", py_float(eps), ", elementwise_affine=", elementwise_affine ? "True" : "False");
 }
 
-Tensor LayerNorm::forward(const Tensor& input) {
+Tensor LayerNormImpl::forward(const Tensor& input) {
   return functional::layer_norm(input, normalized_shape, weight, bias, eps);
 }
 
 // ---- Softmax / LogSoftmax ----
 
-Tensor Softmax::forward(const Tensor& input) { return functional::softmax(input, dim); }
-Tensor LogSoftmax::forward(const Tensor& input) { return functional::log_softmax(input, dim); }
+Tensor SoftmaxImpl::forward(const Tensor& input) { return functional::softmax(input, dim); }
+Tensor LogSoftmaxImpl::forward(const Tensor& input) { return functional::log_softmax(input, dim); }
 
 }  // namespace hearth::nn

@@ -275,3 +275,8 @@ void check_inplace(const Tensor& self, bool others_need_grad, const char* op);
 void rebase_history(const Tensor& self, const std::shared_ptr<Node>& fn);
 
 }  // namespace hearth::autograd
+
+namespace hearth {
+/// LibTorch spells it torch::AutoGradMode (top level).
+using autograd::AutoGradMode;
+}  // namespace hearth

@@ -16,9 +16,21 @@ constexpr DeviceTypeId kCPUType = 0;
 /// Upper bound of device types in one process (kernel tables are sized by it).
 constexpr int kMaxDeviceTypes = 16;
 
+DeviceTypeId find_device_type(std::string_view name);
+
+/// LibTorch's closed device-type constants (`torch::kCPU`, `torch::kCUDA`). hearth's device types
+/// are an open set registered by plugins; these name the two LibTorch programs use, and resolve
+/// to the registered type of that name ("cuda" comes from the hearth-cuda plugin).
+enum class DeviceType : int8_t { CPU, CUDA };
+constexpr DeviceType kCPU = DeviceType::CPU;
+constexpr DeviceType kCUDA = DeviceType::CUDA;
+
 /// A device: a registered type and an index ("cpu", "testdev:1", "cuda:0").
 class Device {
  public:
+  /// torch::Device(torch::kCUDA, 1). kCUDA without the hearth-cuda plugin is a DeviceError.
+  Device(DeviceType type, int16_t index = 0)  // NOLINT: tensor.to(kCPU) as in LibTorch
+      : Device(type == DeviceType::CPU ? std::string("cpu") : "cuda:" + std::to_string(index)) {}
   Device() = default;
   Device(DeviceTypeId type, int16_t index = 0) : type_(type), index_(index) {}  // NOLINT
   /// Parses "cpu", "cuda", "cuda:1"; an unknown type name loads plugins, then throws
@@ -30,6 +42,8 @@ class Device {
   DeviceTypeId type() const { return type_; }
   int16_t index() const { return index_; }
   bool is_cpu() const { return type_ == kCPUType; }
+  bool is_cuda() const { return std::string_view(type_name()) == "cuda"; }
+  bool has_index() const { return true; }
   /// The registered name of the type ("cpu", "testdev").
   const char* type_name() const;
   /// "cpu", "testdev:0" — cpu prints without index like PyTorch.
@@ -44,6 +58,11 @@ class Device {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
+/// `device.type() == kCUDA`: compares a registered type with LibTorch's constant by name.
+inline bool operator==(DeviceTypeId id, DeviceType t) {
+  return t == DeviceType::CPU ? id == kCPUType : id >= 0 && id == find_device_type("cuda");
+}
+inline std::ostream& operator<<(std::ostream& os, DeviceType t) { return os << (t == DeviceType::CPU ? "cpu" : "cuda"); }
 
 /// Memory statistics a device reports (SEED F3, F7). Zeros where a device does not track.
 struct MemoryStats {
@@ -77,6 +96,12 @@ class DeviceInterface {
   /// Returns cached, unused memory to the system (SEED F3); no-op without a cache.
   virtual void empty_cache(int index) { (void)index; }
 };
+
+/// LibTorch's torch::cuda: whether the hearth-cuda plugin loaded and sees a GPU, and how many.
+namespace cuda {
+bool is_available();
+int64_t device_count();
+}  // namespace cuda
 
 /// Registers a device type; throws PluginError if the name is taken. Plugins call this
 /// through their registrar, not directly.

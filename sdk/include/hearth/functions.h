@@ -158,6 +158,61 @@ class NoGradGuard {
 bool is_grad_enabled();
 void set_grad_enabled(bool enabled);
 
+/// LibTorch's InferenceMode: no autograd graph inside (hearth implements it as grad mode off; it
+/// has no separate inference tensors, see docs/libtorch.md). InferenceMode(false) leaves grad mode on.
+class InferenceMode {
+ public:
+  explicit InferenceMode(bool enabled = true) : prev_(is_grad_enabled()) {
+    if (enabled) set_grad_enabled(false);
+  }
+  ~InferenceMode() { set_grad_enabled(prev_); }
+  InferenceMode(const InferenceMode&) = delete;
+  InferenceMode& operator=(const InferenceMode&) = delete;
+  /// True inside an enabled InferenceMode (approximated as grad mode off).
+  static bool is_enabled() { return !is_grad_enabled(); }
+
+ private:
+  bool prev_;
+};
+
+// ---- LibTorch's free-function spellings of tensor methods (torch::masked_fill(x, m, v), ...);
+// torch::softmax / log_softmax and the other nn ops are in hearth/nn/toplevel.h ----
+Tensor rand_like(const Tensor& t, const TensorOptions& options = {});
+Tensor randn_like(const Tensor& t, const TensorOptions& options = {});
+Tensor randint_like(const Tensor& t, int64_t low, int64_t high, const TensorOptions& options = {});
+inline Tensor randint_like(const Tensor& t, int64_t high, const TensorOptions& options = {}) {
+  return randint_like(t, 0, high, options);
+}
+inline Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {
+  return t.masked_fill(mask, value);
+}
+inline Tensor clamp_min(const Tensor& t, const Scalar& min) { return t.clamp_min(min); }
+inline Tensor clamp_max(const Tensor& t, const Scalar& max) { return t.clamp_max(max); }
+inline Tensor square(const Tensor& t) { return t.square(); }
+inline Tensor reciprocal(const Tensor& t) { return t.reciprocal(); }
+inline Tensor sign(const Tensor& t) { return t.sign(); }
+inline Tensor log1p(const Tensor& t) { return t.log1p(); }
+inline Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1) {
+  return t.flatten(start_dim, end_dim);
+}
+inline Tensor reshape(const Tensor& t, IntArrayRef sizes) { return t.reshape(sizes); }
+inline Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) { return t.transpose(dim0, dim1); }
+inline Tensor argmax(const Tensor& t, std::optional<int64_t> dim = std::nullopt, bool keepdim = false) {
+  return t.argmax(dim, keepdim);
+}
+inline Tensor argmin(const Tensor& t, std::optional<int64_t> dim = std::nullopt, bool keepdim = false) {
+  return t.argmin(dim, keepdim);
+}
+inline Tensor max(const Tensor& t) { return t.max(); }
+inline Tensor min(const Tensor& t) { return t.min(); }
+inline std::tuple<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false) { return t.max(dim, keepdim); }
+inline std::tuple<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim = false) { return t.min(dim, keepdim); }
+inline Tensor repeat(const Tensor& t, IntArrayRef repeats) { return t.repeat(repeats); }
+inline Tensor unsqueeze(const Tensor& t, int64_t dim) { return t.unsqueeze(dim); }
+inline Tensor squeeze(const Tensor& t) { return t.squeeze(); }
+inline Tensor squeeze(const Tensor& t, int64_t dim) { return t.squeeze(dim); }
+inline Tensor pow(const Scalar& base, const Tensor& exponent) { return full_like(exponent, base).pow(exponent); }
+
 }  // namespace hearth
 
 namespace hearth {

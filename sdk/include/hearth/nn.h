@@ -10,3 +10,5 @@
 #include "hearth/nn/module.h"
 #include "hearth/nn/summary.h"
 #include "hearth/nn/norm.h"
+#include "hearth/nn/pimpl.h"
+#include "hearth/nn/toplevel.h"

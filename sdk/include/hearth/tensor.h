@@ -120,6 +120,23 @@ class Tensor {
   Tensor to(Device device, ScalarType dtype, bool copy = false) const;
   Tensor to(const TensorOptions& options, bool copy = false) const;
   Tensor cpu() const { return to(Device(kCPUType)); }
+  /// LibTorch's spellings of to(dtype): toType(kFloat), type(kLong) is not provided (see docs/libtorch.md).
+  Tensor toType(ScalarType dtype) const { return to(dtype); }
+  /// LibTorch's (..., non_blocking, copy) forms: hearth's copies are synchronous, so non_blocking
+  /// changes nothing. (With two arguments, hearth's second bool is `copy`, as in to() above.)
+  Tensor to(Device device, bool non_blocking, bool copy) const {
+    (void)non_blocking;
+    return to(device, copy);
+  }
+  Tensor to(ScalarType dtype, bool non_blocking, bool copy) const {
+    (void)non_blocking;
+    return to(dtype, copy);
+  }
+  Tensor to(Device device, ScalarType dtype, bool non_blocking, bool copy) const {
+    (void)non_blocking;
+    return to(device, dtype, copy);
+  }
+  bool is_cuda() const;
   Tensor clone() const;
   /// Writes src (broadcast, cast) into *this; bumps the version counter (SEED B4).
   Tensor& copy_(const Tensor& src);
@@ -194,6 +211,51 @@ class Tensor {
   Tensor tanh() const;
   Tensor clamp(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt) const;
   Tensor& clamp_(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+  Tensor clamp_min(const Scalar& min) const { return clamp(min, std::nullopt); }
+  Tensor clamp_max(const Scalar& max) const { return clamp(std::nullopt, max); }
+  Tensor& clamp_min_(const Scalar& min) { return clamp_(min, std::nullopt); }
+  Tensor& clamp_max_(const Scalar& max) { return clamp_(std::nullopt, max); }
+  // More math (LibTorch's method spellings of hearth's free functions; float-only like PyTorch).
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor tan() const;
+  Tensor asin() const;
+  Tensor acos() const;
+  Tensor atan() const;
+  Tensor sinh() const;
+  Tensor cosh() const;
+  Tensor asinh() const;
+  Tensor acosh() const;
+  Tensor atanh() const;
+  Tensor erf() const;
+  Tensor square() const { return mul(*this); }
+  Tensor reciprocal() const;
+  Tensor log1p() const;
+  Tensor expm1() const;
+  Tensor log2() const;
+  Tensor log10() const;
+  Tensor sign() const;
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor gelu(const std::string& approximate = "none") const;
+  Tensor& sigmoid_() { return copy_(sigmoid()); }
+  Tensor& tanh_() { return copy_(tanh()); }
+  Tensor& exp_() { return copy_(exp()); }
+  Tensor& log_() { return copy_(log()); }
+  Tensor& sqrt_() { return copy_(sqrt()); }
+  Tensor& abs_() { return copy_(abs()); }
+  Tensor& neg_() { return copy_(neg()); }
+  Tensor& pow_(const Scalar& exponent) { return copy_(pow(exponent)); }
+  /// softmax / log_softmax over dim (nn::functional's, as methods).
+  Tensor softmax(int64_t dim, std::optional<ScalarType> dtype = std::nullopt) const;
+  Tensor log_softmax(int64_t dim, std::optional<ScalarType> dtype = std::nullopt) const;
+  /// Where mask (bool, broadcast to this shape) is true, value; elsewhere this tensor.
+  Tensor masked_fill(const Tensor& mask, const Scalar& value) const;
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
+  Tensor& masked_fill_(const Tensor& mask, const Scalar& value);
+  Tensor& masked_fill_(const Tensor& mask, const Tensor& value);
+  /// Tiles the tensor: repeats[i] copies along dim i (leading repeats add dims), as torch.repeat.
+  Tensor repeat(IntArrayRef repeats) const;
   Tensor eq(const Tensor& o) const;
   Tensor ne(const Tensor& o) const;
   Tensor lt(const Tensor& o) const;
@@ -210,6 +272,9 @@ class Tensor {
   Tensor logical_and(const Tensor& o) const;
   Tensor logical_or(const Tensor& o) const;
   Tensor logical_xor(const Tensor& o) const;
+  /// True (a 0-dim bool tensor) if every / any element is non-zero.
+  Tensor all() const;
+  Tensor any() const;
 
   // ---- reductions: dims empty = all ----
   Tensor sum(std::optional<ScalarType> dtype = std::nullopt) const;
@@ -338,6 +403,11 @@ Tensor operator>=(const Tensor& a, const Scalar& b);
 Tensor operator&&(const Tensor& a, const Tensor& b);
 Tensor operator||(const Tensor& a, const Tensor& b);
 Tensor operator!(const Tensor& a);
+/// Elementwise and / or / xor of bool tensors (LibTorch's bitwise operators; hearth has no
+/// integer bitwise kernels, so other dtypes are a DTypeError).
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
 Tensor& operator+=(Tensor& a, const Tensor& b);
 Tensor& operator-=(Tensor& a, const Tensor& b);
 Tensor& operator*=(Tensor& a, const Tensor& b);

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "hearth/arg.h"
 #include "hearth/nn/module.h"
 #include "hearth/tensor.h"
 
@@ -52,7 +53,71 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 /// gives 3, not 4).
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation, bool ceil_mode);
 
+// ---- options (LibTorch's nn/options/conv.h, pooling.h): `Conv2dOptions(1, 6, 5).stride(2)` ----
+
+struct Conv2dOptions {
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, Int2 kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  HEARTH_ARG(int64_t, in_channels);
+  HEARTH_ARG(int64_t, out_channels);
+  HEARTH_ARG(Int2, kernel_size);
+  HEARTH_ARG(Int2, stride) = 1;
+  HEARTH_ARG(ConvPadding, padding) = 0;
+  HEARTH_ARG(Int2, dilation) = 1;
+  HEARTH_ARG(int64_t, groups) = 1;
+  HEARTH_ARG(bool, bias) = true;
+  /// Only "zeros" (kZeros) is supported; Conv2dImpl rejects others.
+  HEARTH_ARG(std::string, padding_mode) = "zeros";
+};
+struct ConvTranspose2dOptions {
+  ConvTranspose2dOptions(int64_t in_channels, int64_t out_channels, Int2 kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  HEARTH_ARG(int64_t, in_channels);
+  HEARTH_ARG(int64_t, out_channels);
+  HEARTH_ARG(Int2, kernel_size);
+  HEARTH_ARG(Int2, stride) = 1;
+  HEARTH_ARG(Int2, padding) = 0;
+  HEARTH_ARG(Int2, output_padding) = 0;
+  HEARTH_ARG(int64_t, groups) = 1;
+  HEARTH_ARG(bool, bias) = true;
+  HEARTH_ARG(Int2, dilation) = 1;
+};
+struct MaxPool2dOptions {
+  MaxPool2dOptions(Int2 kernel_size) : kernel_size_(kernel_size) {}  // NOLINT
+  HEARTH_ARG(Int2, kernel_size);
+  /// Not given: the kernel size (as LibTorch, whose default stride is the kernel size).
+  HEARTH_ARG(Int2, stride);
+  HEARTH_ARG(Int2, padding) = 0;
+  HEARTH_ARG(Int2, dilation) = 1;
+  HEARTH_ARG(bool, ceil_mode) = false;
+};
+struct AvgPool2dOptions {
+  AvgPool2dOptions(Int2 kernel_size) : kernel_size_(kernel_size) {}  // NOLINT
+  HEARTH_ARG(Int2, kernel_size);
+  HEARTH_ARG(Int2, stride);
+  HEARTH_ARG(Int2, padding) = 0;
+  HEARTH_ARG(bool, ceil_mode) = false;
+  HEARTH_ARG(bool, count_include_pad) = true;
+  HEARTH_ARG(std::optional<int64_t>, divisor_override);
+};
+struct AdaptiveAvgPool2dOptions {
+  AdaptiveAvgPool2dOptions(Int2 output_size) : output_size_(output_size) {}  // NOLINT
+  HEARTH_ARG(Int2, output_size);
+};
+
 namespace functional {
+
+/// LibTorch's functional option structs: the same fields as the layers' options.
+struct Conv2dFuncOptions {
+  HEARTH_ARG(Tensor, bias);
+  HEARTH_ARG(Int2, stride) = 1;
+  HEARTH_ARG(ConvPadding, padding) = 0;
+  HEARTH_ARG(Int2, dilation) = 1;
+  HEARTH_ARG(int64_t, groups) = 1;
+};
+using MaxPool2dFuncOptions = MaxPool2dOptions;
+using AvgPool2dFuncOptions = AvgPool2dOptions;
+using AdaptiveAvgPool2dFuncOptions = AdaptiveAvgPool2dOptions;
 
 /// 2-D convolution. input [N, C, H, W] or unbatched [C, H, W]; weight [O, C/groups, kH, kW];
 /// bias [O] or undefined. Output [N, O, OH, OW] with OH = conv_output_size(H, kH, ...).
@@ -91,6 +156,18 @@ Tensor avg_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride = {}, Int2 
 /// Averages over windows [floor(i*H/OH), ceil((i+1)*H/OH)) so that any H maps to output_size.
 Tensor adaptive_avg_pool2d(const Tensor& input, Int2 output_size);
 
+/// LibTorch's option-struct forms: F::conv2d(x, w, F::Conv2dFuncOptions().stride(2)).
+inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Conv2dFuncOptions& o) {
+  return ::hearth::nn::functional::conv2d(input, weight, o.bias(), o.stride(), o.padding(), o.dilation(), o.groups());
+}
+inline Tensor max_pool2d(const Tensor& input, const MaxPool2dFuncOptions& o) {
+  return ::hearth::nn::functional::max_pool2d(input, o.kernel_size(), o.stride(), o.padding(), o.dilation(), o.ceil_mode());
+}
+inline Tensor avg_pool2d(const Tensor& input, const AvgPool2dFuncOptions& o) {
+  return ::hearth::nn::functional::avg_pool2d(input, o.kernel_size(), o.stride(), o.padding(), o.ceil_mode(), o.count_include_pad(),
+                    o.divisor_override());
+}
+
 }  // namespace functional
 
 // ---- layers ----
@@ -98,10 +175,11 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Int2 output_size);
 /// PyTorch's Conv2d: weight [out, in/groups, kH, kW] and bias [out], initialized with
 /// kaiming_uniform(a=sqrt(5)) and U(+-1/sqrt(fan_in)); prints as
 /// "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))". Only zero padding (padding_mode "zeros").
-class Conv2d : public Module {
+class Conv2dImpl : public Module {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2 stride = 1, ConvPadding padding = 0,
+  Conv2dImpl(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2 stride = 1, ConvPadding padding = 0,
          Int2 dilation = 1, int64_t groups = 1, bool bias = true);
+  explicit Conv2dImpl(const Conv2dOptions& o);
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
@@ -122,10 +200,13 @@ class Conv2d : public Module {
 
 /// PyTorch's ConvTranspose2d (argument order as PyTorch's: ..., output_padding, groups, bias,
 /// dilation); weight [in, out/groups, kH, kW].
-class ConvTranspose2d : public Module {
+class ConvTranspose2dImpl : public Module {
  public:
-  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2 stride = 1, Int2 padding = 0,
+  ConvTranspose2dImpl(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2 stride = 1, Int2 padding = 0,
                   Int2 output_padding = 0, int64_t groups = 1, bool bias = true, Int2 dilation = 1);
+  explicit ConvTranspose2dImpl(const ConvTranspose2dOptions& o)
+      : ConvTranspose2dImpl(o.in_channels(), o.out_channels(), o.kernel_size(), o.stride(), o.padding(),
+                            o.output_padding(), o.groups(), o.bias(), o.dilation()) {}
   std::string type_name() const override { return "ConvTranspose2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
@@ -142,9 +223,11 @@ class ConvTranspose2d : public Module {
 
 /// Prints "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)".
 /// forward_with_indices() is PyTorch's return_indices=True.
-class MaxPool2d : public Module {
+class MaxPool2dImpl : public Module {
  public:
-  MaxPool2d(Int2 kernel_size, Int2 stride = {}, Int2 padding = 0, Int2 dilation = 1, bool ceil_mode = false);
+  MaxPool2dImpl(Int2 kernel_size, Int2 stride = {}, Int2 padding = 0, Int2 dilation = 1, bool ceil_mode = false);
+  explicit MaxPool2dImpl(const MaxPool2dOptions& o)
+      : MaxPool2dImpl(o.kernel_size(), o.stride(), o.padding(), o.dilation(), o.ceil_mode()) {}
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
   std::string kernel_repr() const override { return kernel_size.str_x(); }  // thop counts no ops
@@ -155,10 +238,13 @@ class MaxPool2d : public Module {
 };
 
 /// Prints "AvgPool2d(kernel_size=2, stride=2, padding=0)".
-class AvgPool2d : public Module {
+class AvgPool2dImpl : public Module {
  public:
-  AvgPool2d(Int2 kernel_size, Int2 stride = {}, Int2 padding = 0, bool ceil_mode = false, bool count_include_pad = true,
+  AvgPool2dImpl(Int2 kernel_size, Int2 stride = {}, Int2 padding = 0, bool ceil_mode = false, bool count_include_pad = true,
             std::optional<int64_t> divisor_override = std::nullopt);
+  explicit AvgPool2dImpl(const AvgPool2dOptions& o)
+      : AvgPool2dImpl(o.kernel_size(), o.stride(), o.padding(), o.ceil_mode(), o.count_include_pad(),
+                      o.divisor_override()) {}
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;
   std::string kernel_repr() const override { return kernel_size.str_x(); }
@@ -171,9 +257,10 @@ class AvgPool2d : public Module {
 };
 
 /// Prints "AdaptiveAvgPool2d(output_size=(5, 7))" (or "output_size=1").
-class AdaptiveAvgPool2d : public Module {
+class AdaptiveAvgPool2dImpl : public Module {
  public:
-  explicit AdaptiveAvgPool2d(Int2 output_size);
+  explicit AdaptiveAvgPool2dImpl(Int2 output_size);
+  explicit AdaptiveAvgPool2dImpl(const AdaptiveAvgPool2dOptions& o) : AdaptiveAvgPool2dImpl(o.output_size()) {}
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
   std::string extra_repr() const override;
   /// thop's count: (input/output area ratio + 1) per output element.
@@ -181,5 +268,11 @@ class AdaptiveAvgPool2d : public Module {
   Tensor forward(const Tensor& input) override;
   Int2 output_size;
 };
+
+HEARTH_MODULE(Conv2d);
+HEARTH_MODULE(ConvTranspose2d);
+HEARTH_MODULE(MaxPool2d);
+HEARTH_MODULE(AvgPool2d);
+HEARTH_MODULE(AdaptiveAvgPool2d);
 
 }  // namespace hearth::nn

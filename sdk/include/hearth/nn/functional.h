@@ -2,8 +2,10 @@
 // ops, so gradients come for free.
 #pragma once
 
+#include <concepts>
 #include <string>
 
+#include "hearth/arg.h"
 #include "hearth/tensor.h"
 
 namespace hearth::nn::functional {
@@ -20,5 +22,31 @@ Tensor tanh(const Tensor& input);
 Tensor dropout(const Tensor& input, double p, bool training);
 /// Zeroes whole channels (dim 1) of an [N, C, ...] input.
 Tensor dropout2d(const Tensor& input, double p, bool training);
+
+/// LibTorch's F::dropout(x, F::DropoutFuncOptions().p(0.2).training(is_training())).
+struct DropoutFuncOptions {
+  HEARTH_ARG(double, p) = 0.5;
+  HEARTH_ARG(bool, training) = true;
+  HEARTH_ARG(bool, inplace) = false;  ///< accepted; the result is always a new tensor
+};
+using Dropout2dFuncOptions = DropoutFuncOptions;
+template <std::same_as<DropoutFuncOptions> O>
+Tensor dropout(const Tensor& input, const O& o) {
+  return ::hearth::nn::functional::dropout(input, o.p(), o.training());
+}
+template <std::same_as<DropoutFuncOptions> O>
+Tensor dropout2d(const Tensor& input, const O& o) {
+  return ::hearth::nn::functional::dropout2d(input, o.p(), o.training());
+}
+inline Tensor dropout(const Tensor& input) { return ::hearth::nn::functional::dropout(input, 0.5, true); }
+/// LibTorch's F::LeakyReLUFuncOptions / F::GELUFuncOptions.
+struct LeakyReLUFuncOptions {
+  HEARTH_ARG(double, negative_slope) = 0.01;
+  HEARTH_ARG(bool, inplace) = false;
+};
+template <std::same_as<LeakyReLUFuncOptions> O>
+Tensor leaky_relu(const Tensor& input, const O& o) {
+  return ::hearth::nn::functional::leaky_relu(input, o.negative_slope());
+}
 
 }  // namespace hearth::nn::functional

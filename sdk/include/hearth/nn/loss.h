@@ -2,11 +2,48 @@
 // reduction = "none" (per-element losses), "mean" or "sum"; there are no size_average/reduce.
 #pragma once
 
+#include <concepts>
 #include <string>
 
+#include "hearth/arg.h"
 #include "hearth/nn/module.h"
 
 namespace hearth::nn {
+
+// ---- options (LibTorch's nn/options/loss.h); reduction is "none" / "mean" / "sum" (kNone, kMean, kSum) ----
+
+struct MSELossOptions {
+  MSELossOptions(std::string reduction = "mean") : reduction_(std::move(reduction)) {}  // NOLINT
+  MSELossOptions(const char* reduction) : reduction_(reduction) {}                     // NOLINT
+  HEARTH_ARG(std::string, reduction);
+};
+using L1LossOptions = MSELossOptions;
+struct SmoothL1LossOptions {
+  SmoothL1LossOptions(std::string reduction = "mean") : reduction_(std::move(reduction)) {}  // NOLINT
+  SmoothL1LossOptions(const char* reduction) : reduction_(reduction) {}                     // NOLINT
+  HEARTH_ARG(std::string, reduction);
+  HEARTH_ARG(double, beta) = 1.0;
+};
+struct NLLLossOptions {
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(int64_t, ignore_index) = -100;
+  HEARTH_ARG(std::string, reduction) = "mean";
+};
+struct CrossEntropyLossOptions {
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(int64_t, ignore_index) = -100;
+  HEARTH_ARG(std::string, reduction) = "mean";
+  HEARTH_ARG(double, label_smoothing) = 0.0;
+};
+struct BCELossOptions {
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(std::string, reduction) = "mean";
+};
+struct BCEWithLogitsLossOptions {
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(std::string, reduction) = "mean";
+  HEARTH_ARG(Tensor, pos_weight);
+};
 
 namespace functional {
 
@@ -44,6 +81,45 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = {},
                                         const std::string& reduction = "mean", const Tensor& pos_weight = {});
 
+using MSELossFuncOptions = MSELossOptions;
+using L1LossFuncOptions = L1LossOptions;
+using SmoothL1LossFuncOptions = SmoothL1LossOptions;
+using NLLLossFuncOptions = NLLLossOptions;
+using CrossEntropyFuncOptions = CrossEntropyLossOptions;
+using BinaryCrossEntropyFuncOptions = BCELossOptions;
+using BinaryCrossEntropyWithLogitsFuncOptions = BCEWithLogitsLossOptions;
+
+/// LibTorch's option-struct forms: F::cross_entropy(x, y, F::CrossEntropyFuncOptions().reduction(kSum)).
+template <std::same_as<MSELossFuncOptions> O>
+Tensor mse_loss(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::mse_loss(input, target, o.reduction());
+}
+template <std::same_as<L1LossFuncOptions> O>
+Tensor l1_loss(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::l1_loss(input, target, o.reduction());
+}
+template <std::same_as<SmoothL1LossFuncOptions> O>
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::smooth_l1_loss(input, target, o.reduction(), o.beta());
+}
+template <std::same_as<NLLLossFuncOptions> O>
+Tensor nll_loss(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::nll_loss(input, target, o.weight(), o.ignore_index(), o.reduction());
+}
+template <std::same_as<CrossEntropyFuncOptions> O>
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::cross_entropy(input, target, o.weight(), o.ignore_index(), o.reduction(), o.label_smoothing());
+}
+template <std::same_as<BinaryCrossEntropyFuncOptions> O>
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const O& o) {
+  return ::hearth::nn::functional::binary_cross_entropy(input, target, o.weight(), o.reduction());
+}
+template <std::same_as<BinaryCrossEntropyWithLogitsFuncOptions> O>
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                               const O& o) {
+  return ::hearth::nn::functional::binary_cross_entropy_with_logits(input, target, o.weight(), o.reduction(), o.pos_weight());
+}
+
 }  // namespace functional
 
 /// Base of the loss modules: forward(input, target). Class weights are buffers named as in
@@ -56,40 +132,50 @@ class Loss : public Module {
   std::string reduction;
 };
 
-class MSELoss : public Loss {
+class MSELossImpl : public Loss {
  public:
-  explicit MSELoss(std::string reduction = "mean") : Loss(std::move(reduction)) {}
+  template <std::same_as<MSELossOptions> O>
+  explicit MSELossImpl(const O& o) : Loss(o.reduction()) {}
+  explicit MSELossImpl(std::string reduction = "mean") : Loss(std::move(reduction)) {}
   std::string type_name() const override { return "MSELoss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
 };
 
-class L1Loss : public Loss {
+class L1LossImpl : public Loss {
  public:
-  explicit L1Loss(std::string reduction = "mean") : Loss(std::move(reduction)) {}
+  template <std::same_as<L1LossOptions> O>
+  explicit L1LossImpl(const O& o) : Loss(o.reduction()) {}
+  explicit L1LossImpl(std::string reduction = "mean") : Loss(std::move(reduction)) {}
   std::string type_name() const override { return "L1Loss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
 };
 
-class SmoothL1Loss : public Loss {
+class SmoothL1LossImpl : public Loss {
  public:
-  explicit SmoothL1Loss(std::string reduction = "mean", double beta = 1.0) : Loss(std::move(reduction)), beta(beta) {}
+  template <std::same_as<SmoothL1LossOptions> O>
+  explicit SmoothL1LossImpl(const O& o) : Loss(o.reduction()), beta(o.beta()) {}
+  explicit SmoothL1LossImpl(std::string reduction = "mean", double beta = 1.0) : Loss(std::move(reduction)), beta(beta) {}
   std::string type_name() const override { return "SmoothL1Loss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
   double beta;
 };
 
-class NLLLoss : public Loss {
+class NLLLossImpl : public Loss {
  public:
-  explicit NLLLoss(const Tensor& weight = {}, int64_t ignore_index = -100, std::string reduction = "mean");
+  template <std::same_as<NLLLossOptions> O>
+  explicit NLLLossImpl(const O& o) : NLLLossImpl(o.weight(), o.ignore_index(), o.reduction()) {}
+  explicit NLLLossImpl(const Tensor& weight = {}, int64_t ignore_index = -100, std::string reduction = "mean");
   std::string type_name() const override { return "NLLLoss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
   Tensor weight;
   int64_t ignore_index;
 };
 
-class CrossEntropyLoss : public Loss {
+class CrossEntropyLossImpl : public Loss {
  public:
-  explicit CrossEntropyLoss(const Tensor& weight = {}, int64_t ignore_index = -100, std::string reduction = "mean",
+  template <std::same_as<CrossEntropyLossOptions> O>
+  explicit CrossEntropyLossImpl(const O& o) : CrossEntropyLossImpl(o.weight(), o.ignore_index(), o.reduction(), o.label_smoothing()) {}
+  explicit CrossEntropyLossImpl(const Tensor& weight = {}, int64_t ignore_index = -100, std::string reduction = "mean",
                             double label_smoothing = 0.0);
   std::string type_name() const override { return "CrossEntropyLoss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
@@ -98,20 +184,32 @@ class CrossEntropyLoss : public Loss {
   double label_smoothing;
 };
 
-class BCELoss : public Loss {
+class BCELossImpl : public Loss {
  public:
-  explicit BCELoss(const Tensor& weight = {}, std::string reduction = "mean");
+  template <std::same_as<BCELossOptions> O>
+  explicit BCELossImpl(const O& o) : BCELossImpl(o.weight(), o.reduction()) {}
+  explicit BCELossImpl(const Tensor& weight = {}, std::string reduction = "mean");
   std::string type_name() const override { return "BCELoss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
   Tensor weight;
 };
 
-class BCEWithLogitsLoss : public Loss {
+class BCEWithLogitsLossImpl : public Loss {
  public:
-  explicit BCEWithLogitsLoss(const Tensor& weight = {}, std::string reduction = "mean", const Tensor& pos_weight = {});
+  template <std::same_as<BCEWithLogitsLossOptions> O>
+  explicit BCEWithLogitsLossImpl(const O& o) : BCEWithLogitsLossImpl(o.weight(), o.reduction(), o.pos_weight()) {}
+  explicit BCEWithLogitsLossImpl(const Tensor& weight = {}, std::string reduction = "mean", const Tensor& pos_weight = {});
   std::string type_name() const override { return "BCEWithLogitsLoss"; }
   Tensor forward(const Tensor& input, const Tensor& target) override;
   Tensor weight, pos_weight;
 };
+
+HEARTH_MODULE(MSELoss);
+HEARTH_MODULE(L1Loss);
+HEARTH_MODULE(SmoothL1Loss);
+HEARTH_MODULE(NLLLoss);
+HEARTH_MODULE(CrossEntropyLoss);
+HEARTH_MODULE(BCELoss);
+HEARTH_MODULE(BCEWithLogitsLoss);
 
 }  // namespace hearth::nn

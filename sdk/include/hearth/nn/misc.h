@@ -6,9 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "hearth/arg.h"
 #include "hearth/nn/module.h"
 
 namespace hearth::nn {
+
+/// LibTorch's EmbeddingOptions (max_norm, scale_grad_by_freq and sparse are not supported).
+struct EmbeddingOptions {
+  EmbeddingOptions(int64_t num_embeddings, int64_t embedding_dim)
+      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
+  HEARTH_ARG(int64_t, num_embeddings);
+  HEARTH_ARG(int64_t, embedding_dim);
+  HEARTH_ARG(std::optional<int64_t>, padding_idx);
+};
 
 namespace functional {
 
@@ -49,9 +59,11 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options);
 
 /// A lookup table: weight [num_embeddings, embedding_dim] drawn from N(0, 1), with the
 /// padding_idx row zeroed and never trained.
-class Embedding : public Module {
+class EmbeddingImpl : public Module {
  public:
-  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
+  EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
+  explicit EmbeddingImpl(const EmbeddingOptions& o)
+      : EmbeddingImpl(o.num_embeddings(), o.embedding_dim(), o.padding_idx()) {}
   std::string type_name() const override { return "Embedding"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
@@ -63,13 +75,16 @@ class Embedding : public Module {
 };
 
 /// functional::interpolate as a layer.
-class Upsample : public Module {
+class UpsampleImpl : public Module {
  public:
-  explicit Upsample(functional::InterpolateOptions options);
+  explicit UpsampleImpl(functional::InterpolateOptions options);
   std::string type_name() const override { return "Upsample"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
   functional::InterpolateOptions options;
 };
+
+HEARTH_MODULE(Embedding);
+HEARTH_MODULE(Upsample);
 
 }  // namespace hearth::nn

@@ -12,10 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "hearth/nn/pimpl.h"
+#include "hearth/ordered_dict.h"
 #include "hearth/serialize.h"
 #include "hearth/tensor.h"
 
 namespace hearth::nn {
+
+class Module;
+/// What at<M>() / child_as<M>() return: the holder for a holder type (`at<nn::Linear>(0)`), else
+/// std::shared_ptr<M> (`at<nn::LinearImpl>(0)`).
+template <typename M>
+using ModulePtrOf = std::conditional_t<is_module_holder_v<M>, M, std::shared_ptr<M>>;
 
 /// What load_state_dict found: keys the model has but the file lacks, keys the file has but the
 /// model lacks, and keys present in both with different shapes.
@@ -80,18 +88,26 @@ class Module : public std::enable_shared_from_this<Module> {
     register_module_impl(name, module);
     return module;
   }
+  /// LibTorch's form: `fc = register_module("fc", nn::Linear(3, 4));` (returns the module's pointer,
+  /// which converts back to the holder).
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, ModuleHolder<M> holder) {
+    return register_module(name, holder.ptr());
+  }
   /// Replaces a registered submodule (same name).
   void replace_module(const std::string& name, std::shared_ptr<Module> module);
 
   // ---- walking what was registered ----
   std::vector<Tensor> parameters(bool recurse = true) const;
-  TensorList named_parameters(bool recurse = true) const;
+  /// LibTorch's OrderedDict: items have key() / value() and are pairs (`auto& [name, t]`); it
+  /// converts to a TensorList.
+  OrderedDict<std::string, Tensor> named_parameters(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
-  TensorList named_buffers(bool recurse = true) const;
+  OrderedDict<std::string, Tensor> named_buffers(bool recurse = true) const;
   std::vector<std::shared_ptr<Module>> children() const;
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
+  OrderedDict<std::string, std::shared_ptr<Module>> named_children() const;
   /// This module and all below it, pre-order; names are dotted paths ("" for this one).
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules();
+  OrderedDict<std::string, std::shared_ptr<Module>> named_modules();
   std::vector<std::shared_ptr<Module>> modules();
   /// Calls fn on every submodule, then on this module (PyTorch's order).
   void apply(const std::function<void(Module&)>& fn);
@@ -102,7 +118,7 @@ class Module : public std::enable_shared_from_this<Module> {
   std::shared_ptr<Module> child(const std::string& name) const;
   /// The submodule as type M (ValueError naming both types if it is not one).
   template <typename M>
-  std::shared_ptr<M> child_as(const std::string& name) const {
+  ModulePtrOf<M> child_as(const std::string& name) const {
     return cast<M>(child(name), name);
   }
 
@@ -115,6 +131,19 @@ class Module : public std::enable_shared_from_this<Module> {
   void to(Device device);
   void to(ScalarType dtype);
   void to(Device device, ScalarType dtype);
+  /// LibTorch's signatures; hearth's moves are synchronous, so non_blocking changes nothing.
+  void to(Device device, bool non_blocking) {
+    (void)non_blocking;
+    to(device);
+  }
+  void to(ScalarType dtype, bool non_blocking) {
+    (void)non_blocking;
+    to(dtype);
+  }
+  void to(Device device, ScalarType dtype, bool non_blocking) {
+    (void)non_blocking;
+    to(device, dtype);
+  }
   /// Unsets every parameter's gradient (SEED G4), or zeroes it with set_to_none = false.
   void zero_grad(bool set_to_none = true);
 
@@ -135,10 +164,14 @@ class Module : public std::enable_shared_from_this<Module> {
 
  protected:
   template <typename M>
-  static std::shared_ptr<M> cast(const std::shared_ptr<Module>& m, const std::string& what) {
-    auto r = std::dynamic_pointer_cast<M>(m);
-    if (!r) cast_error(m, what);
-    return r;
+  static ModulePtrOf<M> cast(const std::shared_ptr<Module>& m, const std::string& what) {
+    if constexpr (is_module_holder_v<M>) {
+      return M(cast<typename M::ContainedType>(m, what));
+    } else {
+      auto r = std::dynamic_pointer_cast<M>(m);
+      if (!r) cast_error(m, what);
+      return r;
+    }
   }
   [[noreturn]] static void cast_error(const std::shared_ptr<Module>& m, const std::string& what);
   void register_module_impl(const std::string& name, std::shared_ptr<Module> module);
@@ -164,12 +197,18 @@ class Module : public std::enable_shared_from_this<Module> {
 std::ostream& operator<<(std::ostream& os, const Module& m);
 
 /// Chains its children: forward(x) = child_n(...child_1(child_0(x))). Children are named "0", "1", ...
-class Sequential : public Module {
+class SequentialImpl : public Module {
  public:
-  Sequential() = default;
-  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  SequentialImpl() = default;
+  SequentialImpl(std::initializer_list<std::shared_ptr<Module>> modules);
   /// Named children, as PyTorch's Sequential(OrderedDict(...)).
-  explicit Sequential(std::vector<std::pair<std::string, std::shared_ptr<Module>>> named);
+  explicit SequentialImpl(std::vector<std::pair<std::string, std::shared_ptr<Module>>> named);
+  /// LibTorch's form: Sequential(nn::Linear(3, 4), nn::ReLU(), ...) with holders or shared_ptrs.
+  template <typename... Ms>
+    requires(sizeof...(Ms) > 0 && (std::is_convertible_v<Ms, std::shared_ptr<Module>> && ...))
+  explicit SequentialImpl(Ms&&... modules) {
+    (push_back(std::shared_ptr<Module>(std::forward<Ms>(modules))), ...);
+  }
   std::string type_name() const override { return "Sequential"; }
   Tensor forward(const Tensor& input) override;
   void push_back(std::shared_ptr<Module> module);
@@ -177,23 +216,29 @@ class Sequential : public Module {
   size_t size() const { return children_.size(); }
   std::shared_ptr<Module> operator[](int64_t index) const;
   template <typename M>
-  std::shared_ptr<M> at(int64_t index) const {
+  ModulePtrOf<M> at(int64_t index) const {
     return cast<M>((*this)[index], std::to_string(index));
   }
 };
 
 /// Holds modules in a list; registers them ("0", "1", ...) but has no forward (SEED A1).
-class ModuleList : public Module {
+class ModuleListImpl : public Module {
  public:
-  ModuleList() = default;
-  ModuleList(std::initializer_list<std::shared_ptr<Module>> modules);
+  ModuleListImpl() = default;
+  ModuleListImpl(std::initializer_list<std::shared_ptr<Module>> modules);
+  /// LibTorch's form: ModuleList(nn::Linear(3, 4), nn::Linear(4, 5)) with holders or shared_ptrs.
+  template <typename... Ms>
+    requires(sizeof...(Ms) > 0 && (std::is_convertible_v<Ms, std::shared_ptr<Module>> && ...))
+  explicit ModuleListImpl(Ms&&... modules) {
+    (push_back(std::shared_ptr<Module>(std::forward<Ms>(modules))), ...);
+  }
   std::string type_name() const override { return "ModuleList"; }
   Tensor forward(const Tensor& input) override;
   void push_back(std::shared_ptr<Module> module);
   size_t size() const { return children_.size(); }
   std::shared_ptr<Module> operator[](int64_t index) const;
   template <typename M>
-  std::shared_ptr<M> at(int64_t index) const {
+  ModulePtrOf<M> at(int64_t index) const {
     return cast<M>((*this)[index], std::to_string(index));
   }
   auto begin() const { return children_.begin(); }
@@ -201,10 +246,10 @@ class ModuleList : public Module {
 };
 
 /// Holds modules by name; registers them but has no forward (SEED A1).
-class ModuleDict : public Module {
+class ModuleDictImpl : public Module {
  public:
-  ModuleDict() = default;
-  ModuleDict(std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules);
+  ModuleDictImpl() = default;
+  ModuleDictImpl(std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules);
   std::string type_name() const override { return "ModuleDict"; }
   Tensor forward(const Tensor& input) override;
   void insert(const std::string& name, std::shared_ptr<Module> module);
@@ -213,9 +258,43 @@ class ModuleDict : public Module {
   std::vector<std::string> keys() const;
   std::shared_ptr<Module> operator[](const std::string& name) const { return child(name); }
   template <typename M>
-  std::shared_ptr<M> at(const std::string& name) const {
+  ModulePtrOf<M> at(const std::string& name) const {
     return cast<M>(child(name), name);
   }
+};
+
+/// Wraps a function as a module, for Sequential (LibTorch's nn::Functional):
+/// `nn::Functional(hearth::relu)`, or a lambda `nn::Functional([](const Tensor& x) { ... })`.
+class FunctionalImpl : public Module {
+ public:
+  using Function = std::function<Tensor(const Tensor&)>;
+  explicit FunctionalImpl(Function function) : function_(std::move(function)) {}
+  /// A function with trailing arguments bound (`nn::Functional(hearth::log_softmax, 1)`).
+  template <typename F, typename Arg, typename... Args>
+  FunctionalImpl(F&& f, Arg&& arg, Args&&... args)
+      : function_([f = std::forward<F>(f), arg = std::forward<Arg>(arg),
+                   ... args = std::forward<Args>(args)](const Tensor& x) { return f(x, arg, args...); }) {}
+  std::string type_name() const override { return "Functional"; }
+  Tensor forward(const Tensor& input) override { return function_(input); }
+
+ private:
+  Function function_;
+};
+
+HEARTH_MODULE(Functional);
+HEARTH_MODULE(ModuleList);
+HEARTH_MODULE(ModuleDict);
+
+/// The holder of SequentialImpl, with LibTorch's extra named form:
+/// `nn::Sequential({{"fc", nn::Linear(3, 4)}, {"relu", nn::ReLU()}})`.
+class Sequential : public ModuleHolder<SequentialImpl> {
+ public:
+  using ModuleHolder<SequentialImpl>::ModuleHolder;
+  using Impl = SequentialImpl;
+  Sequential() : ModuleHolder(std::make_shared<SequentialImpl>()) {}
+  Sequential(std::initializer_list<std::pair<std::string, std::shared_ptr<Module>>> named)  // NOLINT
+      : ModuleHolder(std::make_shared<SequentialImpl>(
+            std::vector<std::pair<std::string, std::shared_ptr<Module>>>(named.begin(), named.end()))) {}
 };
 
 }  // namespace hearth::nn

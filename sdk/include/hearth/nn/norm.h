@@ -6,11 +6,63 @@
 #include <optional>
 #include <string>
 
+#include <concepts>
+#include <vector>
+
+#include "hearth/arg.h"
 #include "hearth/nn/module.h"
 
 namespace hearth::nn {
 
+// ---- options (LibTorch's nn/options/batchnorm.h, normalization.h, activation.h) ----
+
+struct BatchNormOptions {
+  BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT
+  HEARTH_ARG(int64_t, num_features);
+  HEARTH_ARG(double, eps) = 1e-5;
+  /// nullopt: cumulative moving average.
+  HEARTH_ARG(std::optional<double>, momentum) = 0.1;
+  HEARTH_ARG(bool, affine) = true;
+  HEARTH_ARG(bool, track_running_stats) = true;
+};
+using BatchNorm1dOptions = BatchNormOptions;
+using BatchNorm2dOptions = BatchNormOptions;
+struct LayerNormOptions {
+  LayerNormOptions(std::vector<int64_t> normalized_shape) : normalized_shape_(std::move(normalized_shape)) {}  // NOLINT
+  HEARTH_ARG(std::vector<int64_t>, normalized_shape);
+  HEARTH_ARG(double, eps) = 1e-5;
+  HEARTH_ARG(bool, elementwise_affine) = true;
+};
+struct SoftmaxOptions {
+  SoftmaxOptions(int64_t dim) : dim_(dim) {}  // NOLINT
+  HEARTH_ARG(int64_t, dim);
+};
+using LogSoftmaxOptions = SoftmaxOptions;
+
 namespace functional {
+
+/// LibTorch's functional options: F::softmax(x, F::SoftmaxFuncOptions(1)); F::batch_norm(x, mean,
+/// var, F::BatchNormFuncOptions().training(true)); F::layer_norm(x, F::LayerNormFuncOptions({4})).
+struct SoftmaxFuncOptions {
+  SoftmaxFuncOptions(int64_t dim) : dim_(dim) {}  // NOLINT
+  HEARTH_ARG(int64_t, dim);
+  HEARTH_ARG(std::optional<ScalarType>, dtype);
+};
+using LogSoftmaxFuncOptions = SoftmaxFuncOptions;
+struct BatchNormFuncOptions {
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(Tensor, bias);
+  HEARTH_ARG(bool, training) = false;
+  HEARTH_ARG(double, momentum) = 0.1;
+  HEARTH_ARG(double, eps) = 1e-5;
+};
+struct LayerNormFuncOptions {
+  LayerNormFuncOptions(std::vector<int64_t> normalized_shape) : normalized_shape_(std::move(normalized_shape)) {}  // NOLINT
+  HEARTH_ARG(std::vector<int64_t>, normalized_shape);
+  HEARTH_ARG(Tensor, weight);
+  HEARTH_ARG(Tensor, bias);
+  HEARTH_ARG(double, eps) = 1e-5;
+};
 
 /// exp(x) / sum(exp(x)) over `dim`, computed as exp(x - max) / sum(exp(x - max)) so large inputs
 /// do not overflow. `dtype` converts the input first (PyTorch's dtype=). Floating inputs only.
@@ -34,6 +86,22 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 /// (biased variance); weight and bias have normalized_shape or are undefined.
 Tensor layer_norm(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight = {},
                   const Tensor& bias = {}, double eps = 1e-5);
+
+template <std::same_as<SoftmaxFuncOptions> O>
+Tensor softmax(const Tensor& input, const O& o) {
+  return ::hearth::nn::functional::softmax(input, o.dim(), o.dtype());
+}
+template <std::same_as<SoftmaxFuncOptions> O>
+Tensor log_softmax(const Tensor& input, const O& o) {
+  return ::hearth::nn::functional::log_softmax(input, o.dim(), o.dtype());
+}
+inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                         const BatchNormFuncOptions& o) {
+  return ::hearth::nn::functional::batch_norm(input, running_mean, running_var, o.weight(), o.bias(), o.training(), o.momentum(), o.eps());
+}
+inline Tensor layer_norm(const Tensor& input, const LayerNormFuncOptions& o) {
+  return ::hearth::nn::functional::layer_norm(input, o.normalized_shape(), o.weight(), o.bias(), o.eps());
+}
 
 }  // namespace functional
 
@@ -64,11 +132,13 @@ class BatchNorm : public Module {
 };
 
 /// Batch norm of (N, C) or (N, C, L) inputs.
-class BatchNorm1d : public BatchNorm {
+class BatchNorm1dImpl : public BatchNorm {
  public:
-  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+  explicit BatchNorm1dImpl(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
                        bool affine = true, bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
+  explicit BatchNorm1dImpl(const BatchNormOptions& o)
+      : BatchNorm(o.num_features(), o.eps(), o.momentum(), o.affine(), o.track_running_stats()) {}
   std::string type_name() const override { return "BatchNorm1d"; }
 
  protected:
@@ -76,11 +146,13 @@ class BatchNorm1d : public BatchNorm {
 };
 
 /// Batch norm of (N, C, H, W) inputs.
-class BatchNorm2d : public BatchNorm {
+class BatchNorm2dImpl : public BatchNorm {
  public:
-  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+  explicit BatchNorm2dImpl(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
                        bool affine = true, bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
+  explicit BatchNorm2dImpl(const BatchNormOptions& o)
+      : BatchNorm(o.num_features(), o.eps(), o.momentum(), o.affine(), o.track_running_stats()) {}
   std::string type_name() const override { return "BatchNorm2d"; }
 
  protected:
@@ -89,12 +161,15 @@ class BatchNorm2d : public BatchNorm {
 
 /// Layer normalization over the trailing normalized_shape; weight (ones) and bias (zeros) of that
 /// shape when elementwise_affine.
-class LayerNorm : public Module {
+class LayerNormImpl : public Module {
  public:
-  explicit LayerNorm(IntArrayRef normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNormImpl(IntArrayRef normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
   /// One normalized dim of this size (PyTorch's LayerNorm(10)).
-  explicit LayerNorm(int64_t normalized_shape, double eps = 1e-5, bool elementwise_affine = true)
-      : LayerNorm(IntArrayRef(normalized_shape), eps, elementwise_affine) {}
+  explicit LayerNormImpl(int64_t normalized_shape, double eps = 1e-5, bool elementwise_affine = true)
+      : LayerNormImpl(IntArrayRef(normalized_shape), eps, elementwise_affine) {}
+  /// A template so that `LayerNormImpl({10})` still picks the shape constructor.
+  template <std::same_as<LayerNormOptions> O>
+  explicit LayerNormImpl(const O& o) : LayerNormImpl(IntArrayRef(o.normalized_shape()), o.eps(), o.elementwise_affine()) {}
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& input) override;
@@ -106,22 +181,30 @@ class LayerNorm : public Module {
   Tensor weight, bias;
 };
 
-class Softmax : public Module {
+class SoftmaxImpl : public Module {
  public:
-  explicit Softmax(int64_t dim) : dim(dim) {}
+  explicit SoftmaxImpl(int64_t dim) : dim(dim) {}
+  explicit SoftmaxImpl(const SoftmaxOptions& o) : dim(o.dim()) {}
   std::string type_name() const override { return "Softmax"; }
   std::string extra_repr() const override { return "dim=" + std::to_string(dim); }
   Tensor forward(const Tensor& input) override;
   int64_t dim;
 };
 
-class LogSoftmax : public Module {
+class LogSoftmaxImpl : public Module {
  public:
-  explicit LogSoftmax(int64_t dim) : dim(dim) {}
+  explicit LogSoftmaxImpl(int64_t dim) : dim(dim) {}
+  explicit LogSoftmaxImpl(const SoftmaxOptions& o) : dim(o.dim()) {}
   std::string type_name() const override { return "LogSoftmax"; }
   std::string extra_repr() const override { return "dim=" + std::to_string(dim); }
   Tensor forward(const Tensor& input) override;
   int64_t dim;
 };
+
+HEARTH_MODULE(BatchNorm1d);
+HEARTH_MODULE(BatchNorm2d);
+HEARTH_MODULE(LayerNorm);
+HEARTH_MODULE(Softmax);
+HEARTH_MODULE(LogSoftmax);
 
 }  // namespace hearth::nn

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -43,6 +44,16 @@ class OptimizerOptions {
   std::string repr() const;
 };
 
+/// Adam's `betas`: given as LibTorch's std::tuple, hearth's std::pair, or braces {0.9, 0.999}.
+struct Betas {
+  double beta1, beta2;
+  Betas(double b1, double b2) : beta1(b1), beta2(b2) {}
+  Betas(const std::tuple<double, double>& t) : beta1(std::get<0>(t)), beta2(std::get<1>(t)) {}  // NOLINT
+  Betas(const std::pair<double, double>& p) : beta1(p.first), beta2(p.second) {}              // NOLINT
+  operator std::tuple<double, double>() const { return {beta1, beta2}; }                        // NOLINT
+  operator std::pair<double, double>() const { return {beta1, beta2}; }                         // NOLINT
+  bool operator==(const Betas& o) const { return beta1 == o.beta1 && beta2 == o.beta2; }
+};
 namespace detail {
 /// Shared machinery of the typed structs: `Derived::visit(self, f)` calls f(name, member&) for
 /// each option, which gives fields() and set_field() without repeating the list.
@@ -99,7 +110,8 @@ class OptionsImpl : public OptimizerOptions {
 class SGDOptions : public detail::OptionsImpl<SGDOptions> {
  public:
   SGDOptions() = default;
-  explicit SGDOptions(double lr) : lr_(lr) {}
+  /// Implicit, as LibTorch's: `optim::SGD(params, 0.1)` means lr = 0.1.
+  SGDOptions(double lr) : lr_(lr) {}  // NOLINT
   std::string optimizer_name() const override;
   template <typename S, typename F>
   static void visit(S& s, F&& f) {
@@ -122,7 +134,8 @@ class SGDOptions : public detail::OptionsImpl<SGDOptions> {
 class AdamOptions : public detail::OptionsImpl<AdamOptions> {
  public:
   AdamOptions() = default;
-  explicit AdamOptions(double lr) : lr_(lr) {}
+  /// Implicit, as LibTorch's: `optim::Adam(params, 0.1)` means lr = 0.1.
+  AdamOptions(double lr) : lr_(lr) {}  // NOLINT
   std::string optimizer_name() const override;
   template <typename S, typename F>
   static void visit(S& s, F&& f) {
@@ -130,12 +143,13 @@ class AdamOptions : public detail::OptionsImpl<AdamOptions> {
         f("amsgrad", s.amsgrad_), f("maximize", s.maximize_), f("fused", s.fused_);
   }
   /// (beta1, beta2) as PyTorch's `betas`.
-  AdamOptions& betas(std::pair<double, double> b) {
-    beta1_ = b.first;
-    beta2_ = b.second;
+  AdamOptions& betas(const Betas& b) {
+    beta1_ = b.beta1;
+    beta2_ = b.beta2;
     return *this;
   }
-  std::pair<double, double> betas() const { return {beta1_, beta2_}; }
+  /// (beta1, beta2) as LibTorch's tuple: std::get<0>(opts.betas()).
+  std::tuple<double, double> betas() const { return {beta1_, beta2_}; }
   HEARTH_OPTIM_ARG(double, lr, 1e-3);
   HEARTH_OPTIM_ARG(double, beta1, 0.9);
   HEARTH_OPTIM_ARG(double, beta2, 0.999);
@@ -150,19 +164,21 @@ class AdamOptions : public detail::OptionsImpl<AdamOptions> {
 class AdamWOptions : public detail::OptionsImpl<AdamWOptions> {
  public:
   AdamWOptions() = default;
-  explicit AdamWOptions(double lr) : lr_(lr) {}
+  /// Implicit, as LibTorch's: `optim::AdamW(params, 0.1)` means lr = 0.1.
+  AdamWOptions(double lr) : lr_(lr) {}  // NOLINT
   std::string optimizer_name() const override;
   template <typename S, typename F>
   static void visit(S& s, F&& f) {
     f("lr", s.lr_), f("beta1", s.beta1_), f("beta2", s.beta2_), f("eps", s.eps_), f("weight_decay", s.weight_decay_),
         f("amsgrad", s.amsgrad_), f("maximize", s.maximize_), f("fused", s.fused_);
   }
-  AdamWOptions& betas(std::pair<double, double> b) {
-    beta1_ = b.first;
-    beta2_ = b.second;
+  AdamWOptions& betas(const Betas& b) {
+    beta1_ = b.beta1;
+    beta2_ = b.beta2;
     return *this;
   }
-  std::pair<double, double> betas() const { return {beta1_, beta2_}; }
+  /// (beta1, beta2) as LibTorch's tuple: std::get<0>(opts.betas()).
+  std::tuple<double, double> betas() const { return {beta1_, beta2_}; }
   HEARTH_OPTIM_ARG(double, lr, 1e-3);
   HEARTH_OPTIM_ARG(double, beta1, 0.9);
   HEARTH_OPTIM_ARG(double, beta2, 0.999);
@@ -178,7 +194,8 @@ class AdamWOptions : public detail::OptionsImpl<AdamWOptions> {
 class RMSpropOptions : public detail::OptionsImpl<RMSpropOptions> {
  public:
   RMSpropOptions() = default;
-  explicit RMSpropOptions(double lr) : lr_(lr) {}
+  /// Implicit, as LibTorch's: `optim::RMSprop(params, 0.1)` means lr = 0.1.
+  RMSpropOptions(double lr) : lr_(lr) {}  // NOLINT
   std::string optimizer_name() const override;
   template <typename S, typename F>
   static void visit(S& s, F&& f) {
@@ -199,7 +216,8 @@ class RMSpropOptions : public detail::OptionsImpl<RMSpropOptions> {
 class AdagradOptions : public detail::OptionsImpl<AdagradOptions> {
  public:
   AdagradOptions() = default;
-  explicit AdagradOptions(double lr) : lr_(lr) {}
+  /// Implicit, as LibTorch's: `optim::Adagrad(params, 0.1)` means lr = 0.1.
+  AdagradOptions(double lr) : lr_(lr) {}  // NOLINT
   std::string optimizer_name() const override;
   template <typename S, typename F>
   static void visit(S& s, F&& f) {
