@@ -19,13 +19,12 @@ using nlohmann::json;
 
 namespace {
 
-std::shared_ptr<nn::Sequential> tiny_mlp() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(4, 8), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(8, 3)});
+std::shared_ptr<nn::SequentialImpl> tiny_mlp() {
+  return nn::Sequential(nn::Linear(4, 8), nn::ReLU(), nn::Linear(8, 3)).ptr();
 }
 
 // One forward + backward of a tiny model: ops of both directions go through the dispatcher.
-void train_step(nn::Sequential& m) {
+void train_step(nn::SequentialImpl& m) {
   Tensor x = randn({5, 4}), y = randn({5, 3});
   Tensor loss = nn::functional::mse_loss(m.forward(x), y);
   loss.backward();

@@ -9,9 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto model = [] {
-    auto m = std::make_shared<hearth::nn::Sequential>();
-    m->push_back(std::make_shared<hearth::nn::Linear>(4, 3));
-    return m;
+    return hearth::nn::Sequential(hearth::nn::Linear(4, 3)).ptr();
   }();
   static auto opt = hearth::optim::create("sgd", model->parameters(),
                                           std::map<std::string, double>{{"lr", 0.05}, {"momentum", 0.9}});

@@ -4,13 +4,14 @@
 #include <cstddef>  // defines _GLIBCXX_USE_CXX11_ABI for the tag below
 
 #define HEARTH_VERSION_MAJOR 0
-#define HEARTH_VERSION_MINOR 3
+#define HEARTH_VERSION_MINOR 4
 #define HEARTH_VERSION_PATCH 0
-#define HEARTH_VERSION_STRING "0.3.0"
+#define HEARTH_VERSION_STRING "0.4.0"
 
 /// Bumped whenever HearthPluginInfo, PluginRegistrar or KernelArgs change incompatibly. (The
 /// sdk-MAJOR.MINOR part of the tag covers every other SDK type: 0.2 added autograd state to
-/// TensorImpl and Dataset::get_batch; 0.3 moved opaque layouts onto the storage.)
+/// TensorImpl and Dataset::get_batch; 0.3 moved opaque layouts onto the storage; 0.4 added view
+/// links to AutogradMeta, the dispatcher's hook word, module holders and scheduler rule specs.)
 #define HEARTH_PLUGIN_ABI_VERSION 1u
 
 #define HEARTH_STR2_(x) #x
