@@ -26,7 +26,7 @@ int affinity_count() {
 // OpenMP variables (hearth set some when it loaded plugins) are removed first.
 std::string plugins_output(const std::string& env_vars, const std::string& wrapper = "") {
   const std::string bin = std::string(HEARTH_BUILD_DIR) + "/bin/hearth";
-  auto r = hearth::test::run_command("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY -u OMP_NUM_THREADS " + env_vars +
+  auto r = hearth::test::run_command("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY -u OMP_NUM_THREADS HEARTH_THREADS_PROBE=0 " + env_vars +
                                      " HEARTH_PLUGIN_PATH= " + wrapper + " '" + bin + "' plugins");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   return r.out;
@@ -72,6 +72,16 @@ TEST(Threads, DefaultFollowsTheAffinityMaskAndBoundsSpinning) {
   const std::string passive = plugins_output("OMP_WAIT_POLICY=passive");
   EXPECT_TRUE(contains(passive, "OMP_WAIT_POLICY=passive")) << passive;
   EXPECT_FALSE(contains(passive, "GOMP_SPINCOUNT=")) << passive;
+  // Other processes running at start leave their CPUs to them (the suite's own neighbours may
+  // too, so the probe is off above): with every CPU taken by a spinning process, one thread.
+  {
+    std::string spinners;
+    for (int i = 0; i < affinity_count(); ++i) spinners += "(yes >/dev/null &) ; ";
+    const auto r = hearth::test::run_command(spinners + "sleep 0.3; env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY -u OMP_NUM_THREADS '" +
+                                             std::string(HEARTH_BUILD_DIR) + "/bin/hearth' plugins; pkill -x yes");
+    EXPECT_TRUE(contains(r.out, "cpu.threads: 1\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "GOMP_SPINCOUNT=1000")) << r.out;
+  }
   // An explicit OMP_NUM_THREADS wins.
   const std::string three = plugins_output("OMP_NUM_THREADS=3");
   EXPECT_TRUE(contains(three, "cpu.threads: 3\n")) << three;
