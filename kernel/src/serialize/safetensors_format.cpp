@@ -195,7 +195,10 @@ class HeaderSax final : public nlohmann::json_sax<json> {
   // The member being parsed, and the field within it, for messages.
   std::string where() const {
     if (top_key_ == kMetadataKey) return "field '__metadata__': ";
-    return tensor_field(top_key_, frames_.empty() ? std::string() : frames_.front().key);
+    // Inside an entry object: the field; an entry that is itself an array has none.
+    if (frames_.empty() || !frames_.front().value->is_object() || frames_.front().key.empty())
+      return "tensor '" + printable(top_key_) + "': ";
+    return tensor_field(top_key_, frames_.front().key);
   }
   void open(json v) {
     if (depth_ >= 3) fail(path_, where() + "nested deeper than a safetensors header allows");

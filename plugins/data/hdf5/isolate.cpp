@@ -114,6 +114,12 @@ IsolatedResult run_isolated(const std::string& file, uint64_t file_size, uint64_
     // The child: one thread, a copy of the parent's memory; it must never return into the caller.
     g_in_child = true;
     ::close(err_r.fd);
+    // The pipe is the child's only voice: what libhdf5 (or a sanitizer catching it) would print
+    // on a hostile file is not the user's output. HEARTH_HDF5_CHILD_STDERR=1 keeps it, to debug.
+    if (const char* v = std::getenv("HEARTH_HDF5_CHILD_STDERR"); !(v && std::string(v) == "1")) {
+      const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (devnull >= 0) ::dup2(devnull, STDERR_FILENO);
+    }
     struct rlimit rl {cap, cap};
     ::setrlimit(RLIMIT_AS, &rl);
     std::string msg;
@@ -169,8 +175,12 @@ IsolatedResult run_isolated(const std::string& file, uint64_t file_size, uint64_
     fail(file, "libhdf5 crashed reading it (" + signal_text(WTERMSIG(st)) +
                    "): the file is corrupt or was made to attack HDF5 readers; hearth read it in a separate process");
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    if (!err.empty()) throw hearth::FormatError(err);
-    fail(file, "the reader process failed (exit status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) + ")");
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3 && !err.empty()) throw hearth::FormatError(err);
+    // Any other status: the child died without reporting (a sanitizer build aborting on a libhdf5
+    // fault exits with 1, not a signal).
+    fail(file, "libhdf5 failed reading it (the reader process exited with status " +
+                   std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
+                   "): the file is corrupt or was made to attack HDF5 readers; hearth read it in a separate process");
   }
 
   IsolatedResult out;
