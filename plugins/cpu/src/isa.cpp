@@ -1,6 +1,7 @@
 // HEARTH_CPU_ISA: one switch that caps oneDNN's JIT dispatch and hearth-cpu's own SIMD kernels.
 #include "isa.h"
 
+#include <cpuid.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <cctype>
@@ -113,15 +114,23 @@ std::string isa_cap() {
   return cap_state().cap;
 }
 
+// CPUID leaf 7 bits that clang-14's __builtin_cpu_supports does not know: AMX-BF16 (subleaf 0,
+// EDX bit 22) and AVX-VNNI (subleaf 1, EAX bit 4).
+bool cpuid7_bit(unsigned subleaf, int reg, int bit) {
+  unsigned r[4] = {0, 0, 0, 0};
+  if (!__get_cpuid_count(7, subleaf, &r[0], &r[1], &r[2], &r[3])) return false;
+  return (r[reg] >> bit) & 1u;
+}
+
 std::string isa_machine() {
   __builtin_cpu_init();
   if (has_avx512_core()) {
-    if (__builtin_cpu_supports("amx-bf16")) return "avx512_core_amx";
+    if (cpuid7_bit(0, 3, 22)) return "avx512_core_amx";
     if (__builtin_cpu_supports("avx512bf16")) return "avx512_core_bf16";
     if (__builtin_cpu_supports("avx512vnni")) return "avx512_core_vnni";
     return "avx512_core";
   }
-  if (__builtin_cpu_supports("avx2")) return __builtin_cpu_supports("avxvnni") ? "avx2_vnni" : "avx2";
+  if (__builtin_cpu_supports("avx2")) return cpuid7_bit(1, 0, 4) ? "avx2_vnni" : "avx2";
   if (__builtin_cpu_supports("avx")) return "avx";
   if (__builtin_cpu_supports("sse4.1")) return "sse41";
   return "baseline";
