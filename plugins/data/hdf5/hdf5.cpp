@@ -385,7 +385,10 @@ ThreadSlot::~ThreadSlot() {
 }
 
 std::shared_ptr<hearth::data::Dataset> hdf5_factory(const std::string& arg, bool train) {
-  auto [file, keys] = parse_spec(arg);
+  // Named variables, not a structured binding: the lambdas below capture them (clang-14 refuses).
+  const auto spec = parse_spec(arg);
+  const std::string& file = spec.first;
+  const Keys& keys = spec.second;
   std::error_code ec;
   HEARTH_CHECK(fs::exists(file, ec), ValueError, "hdf5 dataset: no such file '", file, "'");
   // libhdf5 would answer a folder with its own error stack ("unable to open file"): say it plainly.
