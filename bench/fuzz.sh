@@ -30,7 +30,8 @@ log="bench/logs/fuzz-$(date -u +%Y%m%d-%H%M).log"
   lscpu | grep -E '^(Model name|CPU\(s\)|Flags)' | sed 's/^Flags:.*avx512f.*/Flags: ... avx512f .../; s/^Flags:.*avx2.*/Flags: ... avx2 .../'
 } > "$log"
 run_one() {
-  local t=$1 dir="build-fuzz/findings/$t" work="build-fuzz/corpus-work/$t"
+  local t=$1
+  local dir="build-fuzz/findings/$t" work="build-fuzz/corpus-work/$t"
   mkdir -p "$dir" "$work"
   # Each run starts from the committed seeds (and grows its own working corpus); -rss_limit_mb
   # bounds the hearth process, and the HDF5 reader child has its own cap (isolate.h).
