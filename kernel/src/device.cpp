@@ -75,8 +75,13 @@ class CpuDevice final : public DeviceInterface {
 
  private:
   static size_t rounded(size_t nbytes) {
-    if (nbytes >= kLarge) return (nbytes + kHuge - 1) & ~(kHuge - 1);
-    if (nbytes >= kCached) return (nbytes + 4095) & ~size_t{4095};  // whole pages: fewer cache sizes
+    if (nbytes >= kCached) {
+      // Whole pages (fewer cache sizes); from kLarge on, whole 2 MiB units, decided on the
+      // page-rounded size so that aligned_alloc always gets a multiple of its alignment (a request
+      // just under 1 MiB became exactly 1 MiB with 2 MiB alignment: found by fuzzing, issue 16).
+      const size_t pages = (nbytes + 4095) & ~size_t{4095};
+      return pages >= kLarge ? (pages + kHuge - 1) & ~(kHuge - 1) : pages;
+    }
     size_t n = (nbytes + 63) & ~size_t{63};
     return n == 0 ? 64 : n;
   }
